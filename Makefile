@@ -1,0 +1,46 @@
+# The README's commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+
+.PHONY: install run serve migrate seed test lint typecheck pytest format clean
+
+install:  ## install uv if missing, then the locked dependencies
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
+		$(PYTHON) -m pip install --quiet --user uv || \
+		$(PYTHON) -m pip install --quiet --user --break-system-packages uv
+	$(UV) sync --frozen
+
+migrate: install
+	$(UV) run catalog migrate
+
+seed: migrate
+	$(UV) run catalog seed --if-empty
+
+run: seed  ## migrate, load the demo catalog if empty, serve on http://127.0.0.1:8000
+	$(UV) run catalog serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+serve:
+	$(UV) run catalog serve --host $(HOST) --port $(PORT) --workers $(WORKERS)
+
+lint: install
+	$(UV) run ruff check src tests migrations bench
+	$(UV) run ruff format --check src tests migrations bench
+
+typecheck: install
+	$(UV) run mypy
+
+pytest: install
+	$(UV) run pytest --cov --cov-report=term
+
+test: lint typecheck pytest  ## lint, type-check and run the whole suite on both profiles
+
+format: install
+	$(UV) run ruff format src tests migrations bench
+	$(UV) run ruff check --fix src tests migrations bench
+
+clean:
+	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,63 @@
+"""Alembic environment: async engine from the catalog settings, batch mode on SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+
+from alembic import context
+from sqlalchemy.engine import Connection
+
+from catalog import models  # noqa: F401 - registers every table
+from catalog.config import Settings
+from catalog.db import Base, create_engine
+
+config = context.config
+target_metadata = Base.metadata
+
+
+def _settings() -> Settings:
+    url = config.attributes.get("database_url")
+    return Settings(database_url=url) if url else Settings()
+
+
+def run_migrations_offline() -> None:
+    settings = _settings()
+    context.configure(
+        url=settings.database_url,
+        target_metadata=target_metadata,
+        literal_binds=True,
+        render_as_batch=settings.is_sqlite,
+        dialect_opts={"paramstyle": "named"},
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+def _run(connection: Connection) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=connection.dialect.name == "sqlite",
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+async def run_migrations_online() -> None:
+    engine = create_engine(_settings())
+    try:
+        async with engine.connect() as connection:
+            await connection.run_sync(_run)
+    finally:
+        await engine.dispose()
+
+
+if context.is_offline_mode():
+    run_migrations_offline()
+else:
+    connection = config.attributes.get("connection")
+    if connection is not None:
+        _run(connection)
+    else:
+        asyncio.run(run_migrations_online())

@@ -1,0 +1,89 @@
+"""Settings, read from `CATALOG_*` environment variables and an optional `.env` file.
+
+Two storage profiles share one code path:
+
+* **embedded** (default): SQLite file under ``./var/``, in-process cache, local media folder;
+* **production**: ``CATALOG_DATABASE_URL=postgresql+asyncpg://...`` and
+  ``CATALOG_REDIS_URL=redis://...``.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SECRET_KEY = "change-me-this-is-not-a-secret"  # noqa: S105 - refused outside development
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+    test = "test"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="CATALOG_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Environment = Environment.development
+    secret_key: str = DEFAULT_SECRET_KEY
+    database_url: str = "sqlite+aiosqlite:///./var/catalog.db"
+    redis_url: str | None = None
+    redis_prefix: str = "catalog:"
+    media_root: Path = Path("./var/media")
+
+    # Database
+    db_pool_size: int = Field(default=10, ge=1)
+    db_max_overflow: int = Field(default=10, ge=0)
+    db_pool_timeout: float = Field(default=10.0, gt=0)
+    db_statement_timeout_ms: int = Field(default=15_000, ge=0)
+    db_echo: bool = False
+
+    # HTTP
+    docs_enabled: bool = True
+    max_page_size: int = Field(default=100, ge=1, le=1000)
+    default_page_size: int = Field(default=20, ge=1, le=1000)
+
+    # Logging
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+
+    @model_validator(mode="after")
+    def _refuse_default_secret(self) -> Settings:
+        if self.environment == Environment.production and self.secret_key == DEFAULT_SECRET_KEY:
+            raise ValueError(
+                "CATALOG_SECRET_KEY must be set to a secret value when "
+                "CATALOG_ENVIRONMENT=production"
+            )
+        if self.environment == Environment.production and len(self.secret_key) < 32:
+            raise ValueError("CATALOG_SECRET_KEY must be at least 32 characters in production")
+        return self
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @cached_property
+    def profile(self) -> Literal["embedded", "production"]:
+        """`production` when both PostgreSQL and Redis are configured."""
+        if not self.is_sqlite and self.redis_url:
+            return "production"
+        return "embedded"
+
+    def sqlite_path(self) -> Path | None:
+        """The SQLite database file, or None for PostgreSQL / in-memory SQLite."""
+        if not self.is_sqlite:
+            return None
+        _, _, rest = self.database_url.partition(":///")
+        if not rest or rest.startswith(":memory:"):
+            return None
+        return Path(rest)

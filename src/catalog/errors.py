@@ -1,0 +1,220 @@
+"""Domain errors and their RFC 9457 problem+json rendering.
+
+Every error a caller can cause is a `CatalogError` subclass with a status code; one handler turns it
+into ``application/problem+json``. Routes declare the errors they can return with `responses()`.
+"""
+
+from __future__ import annotations
+
+import re
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm.exc import StaleDataError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+log = structlog.get_logger(__name__)
+
+
+class FieldError(BaseModel):
+    loc: list[str | int] = Field(description="Path of the offending field, e.g. ['body', 'price']")
+    msg: str
+    type: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class CatalogError(Exception):
+    status: int = 500
+    title: str = "Internal Server Error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail or self.title)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+
+class BadRequest(CatalogError):
+    status = 400
+    title = "Bad Request"
+
+
+class NotFound(CatalogError):
+    status = 404
+    title = "Not Found"
+
+
+class Conflict(CatalogError):
+    status = 409
+    title = "Conflict"
+
+
+class PreconditionFailed(CatalogError):
+    status = 412
+    title = "Precondition Failed"
+
+
+class PreconditionRequired(CatalogError):
+    status = 428
+    title = "Precondition Required"
+
+
+class Unprocessable(CatalogError):
+    status = 422
+    title = "Unprocessable Content"
+
+    def __init__(self, detail: str, *, loc: list[str | int] | None = None) -> None:
+        errors = [{"loc": loc, "msg": detail, "type": "value_error"}] if loc else None
+        super().__init__(detail, errors=errors)
+
+
+class DuplicateField(Conflict):
+    def __init__(self, field: str, value: object | None = None) -> None:
+        shown = f" '{value}'" if value is not None else ""
+        super().__init__(
+            f"A record with this {field}{shown} already exists",
+            errors=[{"loc": ["body", field], "msg": "already exists", "type": "unique"}],
+        )
+        self.field = field
+
+
+def problem_response(
+    status: int,
+    *,
+    title: str | None = None,
+    detail: str | None = None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title or HTTPStatus(status).phrase,
+        "status": status,
+    }
+    if detail:
+        body["detail"] = detail
+    if errors:
+        body["errors"] = errors
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` for the problem statuses a route can return."""
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        if status == 304:
+            out[status] = {"description": "Not Modified (the `If-None-Match` ETag matches)"}
+            continue
+        out[status] = {
+            "model": Problem,
+            "description": HTTPStatus(status).phrase,
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out
+
+
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.]+)")
+
+
+def unique_violation_field(exc: IntegrityError) -> str | None:
+    """The column behind a unique violation, on PostgreSQL (constraint name) or SQLite (message)."""
+    orig = exc.orig
+    constraint = getattr(orig, "constraint_name", None) or getattr(
+        getattr(orig, "__cause__", None), "constraint_name", None
+    )
+    if constraint:
+        for prefix in ("uq_", "ix_"):
+            if constraint.startswith(prefix):
+                parts = str(constraint).removeprefix(prefix).split("_")
+                return parts[-1]
+    match = _SQLITE_UNIQUE.search(str(orig))
+    if match:
+        return match.group(1).split(".")[-1]
+    return None
+
+
+def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = [part if isinstance(part, int) else str(part) for part in err.get("loc", ())]
+        out.append({"loc": loc, "msg": str(err.get("msg", "")), "type": str(err.get("type", ""))})
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CatalogError)
+    async def _catalog_error(_request: Request, exc: CatalogError) -> Response:
+        return problem_response(
+            exc.status,
+            title=exc.title,
+            detail=exc.detail,
+            errors=exc.errors,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(_request: Request, exc: RequestValidationError) -> Response:
+        errors = _validation_errors(exc)
+        first = errors[0] if errors else None
+        detail = (
+            f"{'.'.join(str(p) for p in first['loc'])}: {first['msg']}"
+            if first
+            else "Invalid request"
+        )
+        return problem_response(422, detail=detail, errors=errors)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        headers = dict(exc.headers) if exc.headers else None
+        return problem_response(exc.status_code, detail=detail, headers=headers)
+
+    @app.exception_handler(StaleDataError)
+    async def _stale(_request: Request, _exc: StaleDataError) -> Response:
+        return problem_response(
+            409, detail="The resource was modified concurrently; fetch it again and retry"
+        )
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_request: Request, exc: IntegrityError) -> Response:
+        field = unique_violation_field(exc)
+        if field:
+            return problem_response(
+                409,
+                detail=f"A record with this {field} already exists",
+                errors=[{"loc": ["body", field], "msg": "already exists", "type": "unique"}],
+            )
+        log.warning("integrity_error", error=str(exc.orig))
+        return problem_response(409, detail="The request conflicts with the current state")
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_request: Request, exc: Exception) -> Response:
+        log.exception("unhandled_error", exc_info=exc)
+        return problem_response(500, detail="An unexpected error occurred")

@@ -1,0 +1,78 @@
+"""Base pydantic models shared by the domains."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
+
+from pydantic import (
+    AfterValidator,
+    AnyUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    UrlConstraints,
+    model_validator,
+)
+
+from catalog.kit.slugs import SLUG_PATTERN
+
+
+class InputModel(BaseModel):
+    """Request bodies: unknown fields are refused, strings are trimmed."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class UpdateModel(InputModel):
+    """PATCH bodies: only the fields sent are changed; `null` is refused for required fields."""
+
+    __non_nullable__: ClassVar[tuple[str, ...]] = ()
+
+    @model_validator(mode="after")
+    def _no_null_for_required(self) -> Any:
+        for name in self.__non_nullable__:
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"'{name}' cannot be null")
+        return self
+
+    def changes(self) -> dict[str, Any]:
+        return self.model_dump(exclude_unset=True)
+
+
+class OutputModel(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+T = TypeVar("T")
+
+
+class Page(OutputModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page"
+    )
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=120, strip_whitespace=True)]
+Slug = Annotated[
+    str, StringConstraints(min_length=1, max_length=140, pattern=SLUG_PATTERN, to_lower=True)
+]
+Description = Annotated[str, StringConstraints(max_length=10_000)]
+
+_http_url = TypeAdapter(
+    Annotated[AnyUrl, UrlConstraints(max_length=2048, allowed_schemes=["http", "https"])]
+)
+
+
+def _validate_http_url(value: str) -> str:
+    return str(_http_url.validate_python(value))
+
+
+HttpUrlStr = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=2048),
+    AfterValidator(_validate_http_url),
+    Field(json_schema_extra={"format": "uri"}),
+]

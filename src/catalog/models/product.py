@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    Uuid,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from catalog.db import Base, IdMixin, JSONType, TimestampMixin, UTCDateTime, VersionedMixin
+from catalog.models.brand import Brand
+from catalog.models.category import Category
+
+# Up to 12 integer digits and 4 decimals: enough for every ISO 4217 minor unit.
+Money = Numeric(16, 4, asdecimal=True)
+
+
+class ProductStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    archived = "archived"
+
+
+class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """A sellable item. Price and stock live on its variants; `price_min`, `price_max` and
+    `total_stock` are kept in step with them by the product service for filtering and sorting."""
+
+    __tablename__ = "product"
+
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default=ProductStatus.draft.value)
+    brand_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("brand.id", ondelete="RESTRICT"), index=True
+    )
+    category_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("category.id", ondelete="RESTRICT"), index=True
+    )
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    options: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
+    currency: Mapped[str] = mapped_column(String(3))
+    price_min: Mapped[Decimal] = mapped_column(Money)
+    price_max: Mapped[Decimal] = mapped_column(Money)
+    total_stock: Mapped[int] = mapped_column(Integer, default=0)
+    rating_avg: Mapped[float] = mapped_column(Float, default=0.0)
+    rating_count: Mapped[int] = mapped_column(Integer, default=0)
+    popularity: Mapped[float] = mapped_column(Float, default=0.0)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+    brand: Mapped[Brand | None] = relationship(lazy="raise")
+    category: Mapped[Category | None] = relationship(lazy="raise")
+    variants: Mapped[list[ProductVariant]] = relationship(
+        back_populates="product",
+        lazy="raise",
+        order_by="ProductVariant.position",
+        cascade="all, delete-orphan",
+        passive_deletes=True,
+    )
+
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'active', 'archived')", name="status"),
+        CheckConstraint("total_stock >= 0", name="total_stock_non_negative"),
+        Index("ix_product_created_at_id", "created_at", "id"),
+        Index("ix_product_price_min_id", "price_min", "id"),
+        Index("ix_product_name_id", "name", "id"),
+        Index(
+            "ix_product_live_status",
+            "status",
+            postgresql_where=text("deleted_at IS NULL"),
+            sqlite_where=text("deleted_at IS NULL"),
+        ),
+    )
+
+
+class ProductVariant(IdMixin, TimestampMixin, VersionedMixin, Base):
+    """One purchasable combination of option values, with its own SKU, price and stock."""
+
+    __tablename__ = "product_variant"
+
+    product_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("product.id", ondelete="CASCADE"), index=True
+    )
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    price: Mapped[Decimal] = mapped_column(Money)
+    stock: Mapped[int] = mapped_column(Integer, default=0)
+    option_values: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    product: Mapped[Product] = relationship(back_populates="variants", lazy="raise")
+
+    __table_args__ = (
+        CheckConstraint("stock >= 0", name="stock_non_negative"),
+        CheckConstraint("price >= 0", name="price_non_negative"),
+    )

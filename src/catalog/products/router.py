@@ -1,0 +1,240 @@
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Query, Request, Response
+
+from catalog.dependencies import SessionDep, SettingsDep
+from catalog.errors import responses
+from catalog.kit.http import check_if_match, dumps, etag_for, json_response, resource_response
+from catalog.kit.schemas import Page
+from catalog.models import Product, ProductStatus
+from catalog.products import service
+from catalog.products.schemas import (
+    ProductCreate,
+    ProductOut,
+    ProductReplace,
+    ProductUpdate,
+    VariantCreate,
+    VariantOut,
+    VariantReplace,
+    VariantUpdate,
+)
+from catalog.products.service import ProductFilters, ProductSort
+
+router = APIRouter(prefix="/products", tags=["products"])
+
+ProductId = Annotated[uuid.UUID, Path(description="Product id")]
+VariantId = Annotated[uuid.UUID, Path(description="Variant id")]
+PriceQuery = Annotated[Decimal | None, Query(ge=0, lt=Decimal("1e12"))]
+
+
+def _product_body(product: Product) -> bytes:
+    return dumps(service.serialize(product))
+
+
+def _check_product_if_match(request: Request, product: Product) -> None:
+    if "if-match" in request.headers:
+        check_if_match(request, etag_for(_product_body(product)))
+
+
+@router.get("", response_model=Page[ProductOut], responses=responses(422))
+async def list_products(
+    session: SessionDep,
+    settings: SettingsDep,
+    limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
+    cursor: Annotated[str | None, Query(max_length=512)] = None,
+    category_id: Annotated[
+        uuid.UUID | None, Query(description="Includes products of sub-categories")
+    ] = None,
+    brand_id: uuid.UUID | None = None,
+    status: ProductStatus | None = None,
+    price_min: PriceQuery = None,
+    price_max: PriceQuery = None,
+    in_stock: bool | None = None,
+    sort: ProductSort = ProductSort.created_at_desc,
+) -> Response:
+    size = min(limit or settings.default_page_size, settings.max_page_size)
+    filters = ProductFilters(
+        category_id=category_id,
+        brand_id=brand_id,
+        status=status,
+        price_min=price_min,
+        price_max=price_max,
+        in_stock=in_stock,
+    )
+    rows, next_cursor = await service.list_products(
+        session, filters, sort=sort, limit=size, cursor=cursor
+    )
+    body = dumps({"items": [service.serialize(p) for p in rows], "next_cursor": next_cursor})
+    return json_response(body)
+
+
+@router.post("", status_code=201, response_model=ProductOut, responses=responses(409, 422))
+async def create_product(request: Request, session: SessionDep, data: ProductCreate) -> Response:
+    product = await service.create(session, data)
+    return resource_response(
+        request,
+        _product_body(product),
+        status_code=201,
+        headers={"Location": f"{request.url.path}/{product.id}"},
+    )
+
+
+@router.get("/by-slug/{slug}", response_model=ProductOut, responses=responses(304, 404, 422))
+async def get_product_by_slug(
+    request: Request,
+    session: SessionDep,
+    slug: Annotated[str, Path(max_length=200)],
+) -> Response:
+    product = await service.load_by_slug(session, slug)
+    return resource_response(request, _product_body(product))
+
+
+@router.get("/{product_id}", response_model=ProductOut, responses=responses(304, 404, 422))
+async def get_product(request: Request, session: SessionDep, product_id: ProductId) -> Response:
+    product = await service.load(session, product_id)
+    return resource_response(request, _product_body(product))
+
+
+@router.put("/{product_id}", response_model=ProductOut, responses=responses(404, 409, 412, 422))
+async def replace_product(
+    request: Request, session: SessionDep, product_id: ProductId, data: ProductReplace
+) -> Response:
+    product = await service.load(session, product_id)
+    _check_product_if_match(request, product)
+    product = await service.replace(session, product, data)
+    return resource_response(request, _product_body(product))
+
+
+@router.patch("/{product_id}", response_model=ProductOut, responses=responses(404, 409, 412, 422))
+async def update_product(
+    request: Request, session: SessionDep, product_id: ProductId, data: ProductUpdate
+) -> Response:
+    product = await service.load(session, product_id)
+    _check_product_if_match(request, product)
+    product = await service.update(session, product, data)
+    return resource_response(request, _product_body(product))
+
+
+@router.delete("/{product_id}", status_code=204, responses=responses(404, 412, 422))
+async def delete_product(request: Request, session: SessionDep, product_id: ProductId) -> Response:
+    """Soft delete: the product disappears from every read until restored."""
+    product = await service.load(session, product_id)
+    _check_product_if_match(request, product)
+    await service.soft_delete(session, product)
+    return Response(status_code=204)
+
+
+@router.post("/{product_id}/restore", response_model=ProductOut, responses=responses(404, 409, 422))
+async def restore_product(request: Request, session: SessionDep, product_id: ProductId) -> Response:
+    product = await service.restore(session, product_id)
+    return resource_response(request, _product_body(product))
+
+
+# --------------------------------------------------------------------------- variants
+
+
+def _variant_body(product: Product, variant_id: uuid.UUID) -> bytes:
+    variant = service.find_variant(product, variant_id)
+    return dumps(service.serialize_variant(variant, product.currency))
+
+
+@router.get(
+    "/{product_id}/variants", response_model=list[VariantOut], responses=responses(404, 422)
+)
+async def list_variants(session: SessionDep, product_id: ProductId) -> Response:
+    product = await service.load(session, product_id)
+    body = dumps([service.serialize_variant(v, product.currency) for v in product.variants])
+    return json_response(body)
+
+
+@router.post(
+    "/{product_id}/variants",
+    status_code=201,
+    response_model=VariantOut,
+    responses=responses(404, 409, 422),
+)
+async def create_variant(
+    request: Request, session: SessionDep, product_id: ProductId, data: VariantCreate
+) -> Response:
+    product = await service.load(session, product_id)
+    variant = await service.add_variant(session, product, data)
+    return resource_response(
+        request,
+        dumps(service.serialize_variant(variant, product.currency)),
+        status_code=201,
+        headers={"Location": f"{request.url.path}/{variant.id}"},
+    )
+
+
+@router.get(
+    "/{product_id}/variants/{variant_id}",
+    response_model=VariantOut,
+    responses=responses(304, 404, 422),
+)
+async def get_variant(
+    request: Request, session: SessionDep, product_id: ProductId, variant_id: VariantId
+) -> Response:
+    product = await service.load(session, product_id)
+    return resource_response(request, _variant_body(product, variant_id))
+
+
+async def _write_variant(
+    request: Request,
+    session: SessionDep,
+    product_id: uuid.UUID,
+    variant_id: uuid.UUID,
+    data: VariantUpdate | VariantReplace,
+) -> Response:
+    product = await service.load(session, product_id)
+    check_if_match(request, etag_for(_variant_body(product, variant_id)))
+    variant = service.find_variant(product, variant_id)
+    await service.update_variant(session, product, variant, data)
+    return resource_response(request, dumps(service.serialize_variant(variant, product.currency)))
+
+
+@router.put(
+    "/{product_id}/variants/{variant_id}",
+    response_model=VariantOut,
+    responses=responses(404, 409, 412, 422),
+)
+async def replace_variant(
+    request: Request,
+    session: SessionDep,
+    product_id: ProductId,
+    variant_id: VariantId,
+    data: VariantReplace,
+) -> Response:
+    return await _write_variant(request, session, product_id, variant_id, data)
+
+
+@router.patch(
+    "/{product_id}/variants/{variant_id}",
+    response_model=VariantOut,
+    responses=responses(404, 409, 412, 422),
+)
+async def update_variant(
+    request: Request,
+    session: SessionDep,
+    product_id: ProductId,
+    variant_id: VariantId,
+    data: VariantUpdate,
+) -> Response:
+    return await _write_variant(request, session, product_id, variant_id, data)
+
+
+@router.delete(
+    "/{product_id}/variants/{variant_id}",
+    status_code=204,
+    responses=responses(404, 409, 412, 422),
+)
+async def delete_variant(
+    request: Request, session: SessionDep, product_id: ProductId, variant_id: VariantId
+) -> Response:
+    product = await service.load(session, product_id)
+    check_if_match(request, etag_for(_variant_body(product, variant_id)))
+    await service.delete_variant(session, product, service.find_variant(product, variant_id))
+    return Response(status_code=204)

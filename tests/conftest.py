@@ -1,0 +1,206 @@
+"""Test fixtures: every API test runs on both storage profiles.
+
+* ``embedded``: a throw-away SQLite file, no Redis;
+* ``production``: a throw-away PostgreSQL database on 127.0.0.1 and the Redis server on
+  127.0.0.1 (keys under a unique prefix). When they cannot be reached the production tests are
+  skipped, unless ``CATALOG_TEST_REQUIRE_PRODUCTION=1`` (CI), where that is a failure.
+
+Each test starts from empty tables (truncation after every test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from catalog.app import create_app
+from catalog.cli import run_migrations
+from catalog.config import Settings
+from catalog.db import Base
+
+PG_HOST = os.environ.get("CATALOG_TEST_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("CATALOG_TEST_PG_PORT", "5432"))
+PG_USER = os.environ.get("CATALOG_TEST_PG_USER", "postgres")
+REDIS_URL = os.environ.get("CATALOG_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE_PRODUCTION = os.environ.get("CATALOG_TEST_REQUIRE_PRODUCTION") == "1"
+PROFILES = os.environ.get("CATALOG_TEST_PROFILES", "embedded,production").split(",")
+
+TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+
+@dataclass
+class Backend:
+    """A migrated database (and Redis prefix) for one profile, shared by the whole run."""
+
+    profile: str
+    settings: Settings
+    cleanup: list[Any] = field(default_factory=list)
+
+
+async def _pg_admin() -> asyncpg.Connection:
+    return await asyncpg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres", timeout=5
+    )
+
+
+async def _production_available() -> str | None:
+    try:
+        conn = await _pg_admin()
+        await conn.close()
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        return f"PostgreSQL at {PG_HOST}:{PG_PORT} unreachable: {exc}"
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=3)
+    try:
+        await client.ping()
+    except Exception as exc:
+        return f"Redis at {REDIS_URL} unreachable: {exc}"
+    finally:
+        await client.aclose()
+    return None
+
+
+def test_settings(**overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "secret_key": TEST_SECRET,
+        "log_json": True,
+        "log_level": "WARNING",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session", params=PROFILES)
+async def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Backend]:
+    profile: str = request.param
+    run_id = uuid.uuid4().hex[:12]
+    if profile == "embedded":
+        path: Path = tmp_path_factory.mktemp("db") / "catalog.db"
+        url = f"sqlite+aiosqlite:///{path}"
+        await asyncio.to_thread(run_migrations, url)
+        yield Backend(profile, test_settings(database_url=url, media_root=path.parent / "media"))
+        return
+
+    problem = await _production_available()
+    if problem:
+        if REQUIRE_PRODUCTION:
+            pytest.fail(f"production profile required but {problem}")
+        pytest.skip(f"production profile skipped: {problem}")
+    db_name = f"catalog_test_{run_id}"
+    admin = await _pg_admin()
+    try:
+        await admin.execute(f'CREATE DATABASE "{db_name}"')
+    finally:
+        await admin.close()
+    url = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{db_name}"
+    await asyncio.to_thread(run_migrations, url)
+    settings = test_settings(
+        database_url=url,
+        redis_url=REDIS_URL,
+        redis_prefix=f"catalog-test-{run_id}:",
+        media_root=tmp_path_factory.mktemp("media"),
+    )
+    try:
+        yield Backend(profile, settings)
+    finally:
+        admin = await _pg_admin()
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
+        finally:
+            await admin.close()
+        client = aioredis.Redis.from_url(REDIS_URL)
+        try:
+            keys = [k async for k in client.scan_iter(match=f"{settings.redis_prefix}*")]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
+
+
+@pytest.fixture(scope="session")
+def profile(backend: Backend) -> str:
+    return backend.profile
+
+
+async def _truncate(engine: AsyncEngine) -> None:
+    tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            await conn.execute(text("UPDATE category SET parent_id = NULL"))
+            for table in tables:
+                await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our table names
+
+
+async def _flush_redis(settings: Settings) -> None:
+    if not settings.redis_url:
+        return
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{settings.redis_prefix}*")]
+        if keys:
+            await client.delete(*keys)
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+async def app(backend: Backend) -> AsyncIterator[FastAPI]:
+    application = create_app(backend.settings)
+    async with application.router.lifespan_context(application):
+        try:
+            yield application
+        finally:
+            await _truncate(application.state.engine)
+            await _flush_redis(backend.settings)
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+    def reset(self) -> None:
+        self.statements.clear()
+
+
+@pytest.fixture
+def queries(app: FastAPI) -> Iterator[QueryCounter]:
+    """Counts the SQL statements the app sends (excluding connection pings)."""
+    counter = QueryCounter()
+    engine: AsyncEngine = app.state.engine
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        counter.statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    try:
+        yield counter
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", before)
