@@ -27,9 +27,12 @@ from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog.app import create_app
+from catalog.auth import service as auth_service
+from catalog.auth.service import Auth
 from catalog.cli import run_migrations
 from catalog.config import Settings
 from catalog.db import Base
+from catalog.models import Role
 
 PG_HOST = os.environ.get("CATALOG_TEST_PG_HOST", "127.0.0.1")
 PG_PORT = int(os.environ.get("CATALOG_TEST_PG_PORT", "5432"))
@@ -78,6 +81,14 @@ def test_settings(**overrides: Any) -> Settings:
         "secret_key": TEST_SECRET,
         "log_json": True,
         "log_level": "WARNING",
+        # Cheap hashing keeps the suite fast; production keeps the library's defaults.
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 1024,
+        # Generous limits; the rate-limit tests set their own.
+        "rate_limit_anonymous": "100000/minute",
+        "rate_limit_authenticated": "100000/minute",
+        "rate_limit_auth": "100000/minute",
+        "rate_limit_login_per_account": "100000/minute",
     }
     values.update(overrides)
     return Settings(**values)
@@ -171,10 +182,56 @@ async def app(backend: Backend) -> AsyncIterator[FastAPI]:
             await _flush_redis(backend.settings)
 
 
-@pytest.fixture
-async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+@dataclass
+class Account:
+    id: uuid.UUID
+    email: str
+    password: str
+    role: Role
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+ACCOUNT_PASSWORD = "correct-horse-battery-staple"
+
+
+async def make_account(app: FastAPI, role: Role, email: str | None = None) -> Account:
+    """A user created directly through the service, with a fresh access token."""
+    auth: Auth = app.state.auth
+    email = email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com"
+    async with app.state.sessionmaker() as session:
+        user = await auth_service.create_user(
+            session, auth, email=email, password=ACCOUNT_PASSWORD, full_name=role.value, role=role
+        )
+        tokens = await auth_service.issue_session(session, auth, user)
+        await session.commit()
+    return Account(user.id, email, ACCOUNT_PASSWORD, role, tokens["access_token"])
+
+
+def make_client(app: FastAPI, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+    return httpx.AsyncClient(transport=transport, base_url="http://test", headers=headers)
+
+
+@pytest.fixture
+async def admin(app: FastAPI) -> Account:
+    return await make_account(app, Role.admin)
+
+
+@pytest.fixture
+async def client(app: FastAPI, admin: Account) -> AsyncIterator[httpx.AsyncClient]:
+    """A client authenticated as an administrator."""
+    async with make_client(app, admin.headers) as c:
+        yield c
+
+
+@pytest.fixture
+async def anon(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An anonymous client."""
+    async with make_client(app) as c:
         yield c
 
 

@@ -6,15 +6,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from catalog import models  # noqa: F401 - registers every table
+from catalog.auth.dependencies import rate_limit
+from catalog.auth.passwords import Passwords
+from catalog.auth.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
+from catalog.auth.router import api_keys_router, auth_router, users_router
+from catalog.auth.service import Auth
+from catalog.auth.tokens import TokenService
 from catalog.brands.router import router as brands_router
 from catalog.categories.router import router as categories_router
-from catalog.config import Settings
+from catalog.config import Environment, Settings
 from catalog.db import create_engine, create_sessionmaker
-from catalog.errors import install_error_handlers
+from catalog.errors import install_error_handlers, responses
+from catalog.kit.clientip import parse_networks
+from catalog.kit.ratelimit import RateLimiter, RateLimitHeadersMiddleware
+from catalog.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from catalog.logging import RequestContextMiddleware, configure_logging
 from catalog.ops.router import router as ops_router
 from catalog.products.router import router as products_router
@@ -32,17 +42,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
-        app.state.redis = (
+        redis = (
             Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
             if settings.redis_url
             else None
         )
+        app.state.redis = redis
+        revocations: RevocationStore = (
+            RedisRevocationStore(redis, settings.redis_prefix, settings.access_token_ttl_seconds)
+            if redis is not None
+            else MemoryRevocationStore(settings.access_token_ttl_seconds)
+        )
+        app.state.auth = Auth(
+            settings=settings,
+            passwords=Passwords(settings),
+            tokens=TokenService(settings),
+            revocations=revocations,
+        )
+        app.state.ratelimiter = RateLimiter(settings)
         log.info("startup", profile=settings.profile, environment=settings.environment.value)
         try:
             yield
         finally:
             if app.state.redis is not None:
                 await app.state.redis.aclose()
+            await app.state.ratelimiter.close()
             await engine.dispose()
             log.info("shutdown")
 
@@ -56,15 +80,52 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     app.state.settings = settings
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     install_error_handlers(app)
 
-    api = APIRouter(prefix=API_PREFIX)
+    api = APIRouter(
+        prefix=API_PREFIX, dependencies=[Depends(rate_limit)], responses=responses(413, 429)
+    )
+    api.include_router(auth_router)
+    api.include_router(users_router)
+    api.include_router(api_keys_router)
     api.include_router(products_router)
     api.include_router(categories_router)
     api.include_router(brands_router)
     app.include_router(api)
     app.include_router(ops_router)
 
+    # Pure ASGI middleware, outermost last.
+    app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=settings.cors_allow_credentials,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "If-Match",
+                "If-None-Match",
+                "X-API-Key",
+                "X-Request-ID",
+            ],
+            expose_headers=[
+                "ETag",
+                "Location",
+                "RateLimit-Limit",
+                "RateLimit-Remaining",
+                "RateLimit-Reset",
+                "Retry-After",
+                "X-Request-ID",
+            ],
+            max_age=600,
+        )
+    app.add_middleware(
+        SecurityHeadersMiddleware, hsts=settings.environment == Environment.production
+    )
     app.add_middleware(RequestContextMiddleware)
     return app
 

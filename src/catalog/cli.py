@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -52,12 +53,71 @@ def seed(
     ] = False,
 ) -> None:
     """Load a realistic, deterministic demo catalog."""
-    from catalog.seed import seed_database
+    from catalog.seed import SeedConflict, seed_database
 
-    result = asyncio.run(
-        seed_database(Settings(), products=products, seed=seed_number, if_empty=if_empty)
-    )
+    try:
+        result = asyncio.run(
+            seed_database(Settings(), products=products, seed=seed_number, if_empty=if_empty)
+        )
+    except SeedConflict as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
     typer.echo(result)
+
+
+async def _create_user(email: str, password: str, full_name: str, role: str) -> str:
+    from catalog.auth import service as auth_service
+    from catalog.auth.passwords import Passwords
+    from catalog.auth.revocation import MemoryRevocationStore
+    from catalog.auth.tokens import TokenService
+    from catalog.db import create_engine, create_sessionmaker
+    from catalog.models import Role
+
+    settings = Settings()
+    auth = auth_service.Auth(
+        settings=settings,
+        passwords=Passwords(settings),
+        tokens=TokenService(settings),
+        revocations=MemoryRevocationStore(settings.access_token_ttl_seconds),
+    )
+    engine = create_engine(settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            user = await auth_service.create_user(
+                session, auth, email=email, password=password, full_name=full_name, role=Role(role)
+            )
+            await session.commit()
+            return f"created {user.role} {user.email} ({user.id})"
+    finally:
+        await engine.dispose()
+
+
+@cli.command("create-user")
+def create_user(
+    email: Annotated[str, typer.Option(help="Email address (the login)")],
+    role: Annotated[str, typer.Option(help="admin, seller or buyer")] = "buyer",
+    full_name: Annotated[str | None, typer.Option(help="Display name")] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input")
+    ] = False,
+) -> None:
+    """Create a user of any role (e.g. the first admin). Asks for the password unless
+    --password-stdin is given."""
+    from catalog.errors import CatalogError
+
+    if role not in ("admin", "seller", "buyer"):
+        typer.echo("error: --role must be admin, seller or buyer", err=True)
+        raise typer.Exit(code=2)
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        message = asyncio.run(_create_user(email, password, full_name or email, role))
+    except CatalogError as exc:
+        typer.echo(f"error: {exc.detail or exc.title}", err=True)
+        raise typer.Exit(code=1) from None
+    typer.echo(message)
 
 
 @cli.command()

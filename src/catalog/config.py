@@ -53,6 +53,42 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, le=1000)
     default_page_size: int = Field(default=20, ge=1, le=1000)
 
+    # Authentication
+    jwt_algorithm: Literal["HS256", "RS256", "EdDSA"] = "HS256"
+    jwt_private_key: str | None = Field(
+        default=None, description="PEM private key for RS256/EdDSA (HS256 uses secret_key)"
+    )
+    jwt_public_key: str | None = Field(default=None, description="PEM public key for RS256/EdDSA")
+    jwt_issuer: str = "catalog"
+    jwt_audience: str = "catalog-api"
+    access_token_ttl_seconds: int = Field(default=900, ge=30, le=86_400)
+    refresh_token_ttl_seconds: int = Field(default=30 * 86_400, ge=300)
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_memory_cost_kib: int = Field(default=19_456, ge=1024)
+
+    # Rate limits (`limits` notation: "N/second|minute|hour|day")
+    rate_limit_enabled: bool = True
+    rate_limit_fail_open: bool = Field(
+        default=True, description="Allow requests when the rate-limit storage is unreachable"
+    )
+    rate_limit_anonymous: str = "300/minute"
+    rate_limit_authenticated: str = "1200/minute"
+    rate_limit_auth: str = Field(
+        default="10/minute", description="Login and registration attempts per client IP"
+    )
+    rate_limit_login_per_account: str = Field(
+        default="20/hour", description="Login attempts per email address"
+    )
+
+    # HTTP hardening
+    cors_origins: list[str] = Field(default_factory=list)
+    cors_allow_credentials: bool = False
+    trusted_proxies: list[str] = Field(
+        default_factory=list,
+        description="Proxy addresses/networks whose X-Forwarded-For / -Proto are believed",
+    )
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
@@ -66,6 +102,13 @@ class Settings(BaseSettings):
             )
         if self.environment == Environment.production and len(self.secret_key) < 32:
             raise ValueError("CATALOG_SECRET_KEY must be at least 32 characters in production")
+        if self.jwt_algorithm != "HS256" and not (self.jwt_private_key and self.jwt_public_key):
+            raise ValueError(
+                "CATALOG_JWT_PRIVATE_KEY and CATALOG_JWT_PUBLIC_KEY are required for "
+                f"{self.jwt_algorithm}"
+            )
+        if "*" in self.cors_origins and self.cors_allow_credentials:
+            raise ValueError("CORS: '*' origins cannot be combined with credentials")
         return self
 
     @cached_property

@@ -215,6 +215,9 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(409, detail="The request conflicts with the current state")
 
     @app.exception_handler(Exception)
-    async def _unexpected(_request: Request, exc: Exception) -> Response:
-        log.exception("unhandled_error", exc_info=exc)
-        return problem_response(500, detail="An unexpected error occurred")
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        # Runs outside the request-context middleware: carry the request id over explicitly.
+        request_id = request.scope.get("state", {}).get("request_id")
+        log.error("unhandled_error", exc_info=exc, request_id=request_id)
+        headers = {"X-Request-ID": request_id} if request_id else None
+        return problem_response(500, detail="An unexpected error occurred", headers=headers)

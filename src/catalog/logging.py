@@ -21,7 +21,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
-        structlog.processors.dict_tracebacks,
+        # Stack traces as structured fields, without local variables (they may hold secrets).
+        structlog.processors.ExceptionRenderer(
+            structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+        ),
     ]
     renderer: Any = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer()
     structlog.configure(
@@ -53,6 +56,22 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
 
 
 access_log = structlog.get_logger("catalog.access")
+
+
+def _route_template(scope: Scope) -> str | None:
+    """The matched route's path template, with the prefixes of the routers it is included in.
+
+    FastAPI keeps included routers nested: `scope["route"].path` is then relative to the
+    router that declares it ("/brands/{brand_id}"), and the full template
+    ("/api/v1/brands/{brand_id}") is only on FastAPI's effective route context."""
+    fastapi_scope = scope.get("fastapi")
+    if isinstance(fastapi_scope, dict):
+        context = fastapi_scope.get("effective_route_context")
+        path_format = getattr(context, "path_format", None)
+        if isinstance(path_format, str) and path_format:
+            return path_format
+    path = getattr(scope.get("route"), "path", None)
+    return path if isinstance(path, str) else None
 
 
 class RequestContextMiddleware:
@@ -93,13 +112,12 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            route = scope.get("route")
             client = scope.get("client")
             access_log.info(
                 "request",
                 method=scope["method"],
                 path=scope["path"],
-                route=getattr(route, "path", None),
+                route=_route_template(scope),
                 status=status,
                 duration_ms=round((time.perf_counter() - start) * 1000, 2),
                 client_ip=client[0] if client else None,

@@ -3,8 +3,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from catalog.auth.dependencies import catalog_admin
 from catalog.brands import service
 from catalog.brands.schemas import BrandCreate, BrandOut, BrandReplace, BrandUpdate
 from catalog.dependencies import SessionDep, SettingsDep
@@ -18,6 +19,8 @@ from catalog.kit.http import (
     resource_response,
 )
 from catalog.kit.schemas import Page
+
+WRITE = [Depends(catalog_admin)]  # brands and categories: admin-only writes
 
 router = APIRouter(prefix="/brands", tags=["brands"])
 
@@ -36,7 +39,13 @@ async def list_brands(
     return json_response(dumps({"items": items, "next_cursor": next_cursor}))
 
 
-@router.post("", status_code=201, response_model=BrandOut, responses=responses(409, 422))
+@router.post(
+    "",
+    status_code=201,
+    response_model=BrandOut,
+    responses=responses(401, 403, 409, 422),
+    dependencies=WRITE,
+)
 async def create_brand(request: Request, session: SessionDep, data: BrandCreate) -> Response:
     brand = await service.create(session, data)
     return resource_response(
@@ -53,7 +62,12 @@ async def get_brand(request: Request, session: SessionDep, brand_id: uuid.UUID) 
     return resource_response(request, model_json(BrandOut, brand))
 
 
-@router.put("/{brand_id}", response_model=BrandOut, responses=responses(404, 409, 412, 422))
+@router.put(
+    "/{brand_id}",
+    response_model=BrandOut,
+    responses=responses(401, 403, 404, 409, 412, 422),
+    dependencies=WRITE,
+)
 async def replace_brand(
     request: Request, session: SessionDep, brand_id: uuid.UUID, data: BrandReplace
 ) -> Response:
@@ -63,7 +77,12 @@ async def replace_brand(
     return resource_response(request, model_json(BrandOut, brand))
 
 
-@router.patch("/{brand_id}", response_model=BrandOut, responses=responses(404, 409, 412, 422))
+@router.patch(
+    "/{brand_id}",
+    response_model=BrandOut,
+    responses=responses(401, 403, 404, 409, 412, 422),
+    dependencies=WRITE,
+)
 async def update_brand(
     request: Request, session: SessionDep, brand_id: uuid.UUID, data: BrandUpdate
 ) -> Response:
@@ -73,7 +92,12 @@ async def update_brand(
     return resource_response(request, model_json(BrandOut, brand))
 
 
-@router.delete("/{brand_id}", status_code=204, responses=responses(404, 409, 412, 422))
+@router.delete(
+    "/{brand_id}",
+    status_code=204,
+    responses=responses(401, 403, 404, 409, 412, 422),
+    dependencies=WRITE,
+)
 async def delete_brand(request: Request, session: SessionDep, brand_id: uuid.UUID) -> Response:
     brand = await service.get(session, brand_id)
     check_if_match(request, etag_for(model_json(BrandOut, brand)))

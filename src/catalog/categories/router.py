@@ -3,8 +3,9 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
+from catalog.auth.dependencies import catalog_admin
 from catalog.categories import service
 from catalog.categories.schemas import (
     CategoryCreate,
@@ -24,6 +25,8 @@ from catalog.kit.http import (
     resource_response,
 )
 from catalog.kit.schemas import Page
+
+WRITE = [Depends(catalog_admin)]  # brands and categories: admin-only writes
 
 router = APIRouter(prefix="/categories", tags=["categories"])
 
@@ -49,7 +52,13 @@ async def category_tree(request: Request, session: SessionDep) -> Response:
     return resource_response(request, dumps(await service.tree(session)))
 
 
-@router.post("", status_code=201, response_model=CategoryOut, responses=responses(409, 422))
+@router.post(
+    "",
+    status_code=201,
+    response_model=CategoryOut,
+    responses=responses(401, 403, 409, 422),
+    dependencies=WRITE,
+)
 async def create_category(request: Request, session: SessionDep, data: CategoryCreate) -> Response:
     category = await service.create(session, data)
     return resource_response(
@@ -66,7 +75,12 @@ async def get_category(request: Request, session: SessionDep, category_id: uuid.
     return resource_response(request, model_json(CategoryOut, category))
 
 
-@router.put("/{category_id}", response_model=CategoryOut, responses=responses(404, 409, 412, 422))
+@router.put(
+    "/{category_id}",
+    response_model=CategoryOut,
+    responses=responses(401, 403, 404, 409, 412, 422),
+    dependencies=WRITE,
+)
 async def replace_category(
     request: Request, session: SessionDep, category_id: uuid.UUID, data: CategoryReplace
 ) -> Response:
@@ -76,7 +90,12 @@ async def replace_category(
     return resource_response(request, model_json(CategoryOut, category))
 
 
-@router.patch("/{category_id}", response_model=CategoryOut, responses=responses(404, 409, 412, 422))
+@router.patch(
+    "/{category_id}",
+    response_model=CategoryOut,
+    responses=responses(401, 403, 404, 409, 412, 422),
+    dependencies=WRITE,
+)
 async def update_category(
     request: Request, session: SessionDep, category_id: uuid.UUID, data: CategoryUpdate
 ) -> Response:
@@ -86,7 +105,12 @@ async def update_category(
     return resource_response(request, model_json(CategoryOut, category))
 
 
-@router.delete("/{category_id}", status_code=204, responses=responses(404, 409, 412, 422))
+@router.delete(
+    "/{category_id}",
+    status_code=204,
+    responses=responses(401, 403, 404, 409, 412, 422),
+    dependencies=WRITE,
+)
 async def delete_category(
     request: Request,
     session: SessionDep,

@@ -114,7 +114,7 @@ async def create(session: AsyncSession, data: CategoryCreate) -> Category:
             session,
             Category.slug,
             data.name,
-            max_length=140,
+            max_length=130,  # room for a "-N" suffix within the 140-character column
             extra=[_sibling_clause(data.parent_id)],
         )
     category = Category(

@@ -3,5 +3,16 @@
 from catalog.models.brand import Brand
 from catalog.models.category import Category
 from catalog.models.product import Product, ProductStatus, ProductVariant
+from catalog.models.user import ApiKey, RefreshToken, Role, User
 
-__all__ = ["Brand", "Category", "Product", "ProductStatus", "ProductVariant"]
+__all__ = [
+    "ApiKey",
+    "Brand",
+    "Category",
+    "Product",
+    "ProductStatus",
+    "ProductVariant",
+    "RefreshToken",
+    "Role",
+    "User",
+]

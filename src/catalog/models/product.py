@@ -51,7 +51,9 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
     category_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("category.id", ondelete="RESTRICT"), index=True
     )
-    owner_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+    owner_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("user_account.id", ondelete="SET NULL"), index=True
+    )
     attributes: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     options: Mapped[list[dict[str, Any]]] = mapped_column(JSONType, default=list)
     currency: Mapped[str] = mapped_column(String(3))

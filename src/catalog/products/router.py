@@ -6,6 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from catalog.auth import policy
+from catalog.auth.dependencies import CatalogWriterDep, PrincipalDep, ProductCreatorDep
+from catalog.auth.principal import Principal
 from catalog.dependencies import SessionDep, SettingsDep
 from catalog.errors import responses
 from catalog.kit.http import check_if_match, dumps, etag_for, json_response, resource_response
@@ -40,10 +43,30 @@ def _check_product_if_match(request: Request, product: Product) -> None:
         check_if_match(request, etag_for(_product_body(product)))
 
 
+def _visible(principal: Principal, product: Product) -> Product:
+    """Drafts and archived products exist only for their owner and admins."""
+    if not policy.can_see_product(principal, product):
+        raise service.ProductNotFound(product.id)
+    return product
+
+
+async def _manageable(
+    session: SessionDep,
+    principal: Principal,
+    product_id: uuid.UUID,
+    *,
+    include_deleted: bool = False,
+) -> Product:
+    product = await service.load(session, product_id, include_deleted=include_deleted)
+    policy.ensure_can_manage_product(principal, product, service.ProductNotFound(product_id))
+    return product
+
+
 @router.get("", response_model=Page[ProductOut], responses=responses(422))
 async def list_products(
     session: SessionDep,
     settings: SettingsDep,
+    principal: PrincipalDep,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     category_id: Annotated[
@@ -66,15 +89,25 @@ async def list_products(
         in_stock=in_stock,
     )
     rows, next_cursor = await service.list_products(
-        session, filters, sort=sort, limit=size, cursor=cursor
+        session,
+        filters,
+        sort=sort,
+        limit=size,
+        cursor=cursor,
+        visibility=policy.product_visibility_clause(principal),
     )
     body = dumps({"items": [service.serialize(p) for p in rows], "next_cursor": next_cursor})
     return json_response(body)
 
 
-@router.post("", status_code=201, response_model=ProductOut, responses=responses(409, 422))
-async def create_product(request: Request, session: SessionDep, data: ProductCreate) -> Response:
-    product = await service.create(session, data)
+@router.post(
+    "", status_code=201, response_model=ProductOut, responses=responses(401, 403, 409, 422)
+)
+async def create_product(
+    request: Request, session: SessionDep, principal: ProductCreatorDep, data: ProductCreate
+) -> Response:
+    """Create a product owned by the caller (sellers and admins)."""
+    product = await service.create(session, data, owner_id=principal.user_id)
     return resource_response(
         request,
         _product_body(product),
@@ -87,49 +120,71 @@ async def create_product(request: Request, session: SessionDep, data: ProductCre
 async def get_product_by_slug(
     request: Request,
     session: SessionDep,
+    principal: PrincipalDep,
     slug: Annotated[str, Path(max_length=200)],
 ) -> Response:
-    product = await service.load_by_slug(session, slug)
+    product = _visible(principal, await service.load_by_slug(session, slug))
     return resource_response(request, _product_body(product))
 
 
 @router.get("/{product_id}", response_model=ProductOut, responses=responses(304, 404, 422))
-async def get_product(request: Request, session: SessionDep, product_id: ProductId) -> Response:
-    product = await service.load(session, product_id)
+async def get_product(
+    request: Request, session: SessionDep, principal: PrincipalDep, product_id: ProductId
+) -> Response:
+    product = _visible(principal, await service.load(session, product_id))
     return resource_response(request, _product_body(product))
 
 
-@router.put("/{product_id}", response_model=ProductOut, responses=responses(404, 409, 412, 422))
+@router.put(
+    "/{product_id}", response_model=ProductOut, responses=responses(401, 403, 404, 409, 412, 422)
+)
 async def replace_product(
-    request: Request, session: SessionDep, product_id: ProductId, data: ProductReplace
+    request: Request,
+    session: SessionDep,
+    principal: CatalogWriterDep,
+    product_id: ProductId,
+    data: ProductReplace,
 ) -> Response:
-    product = await service.load(session, product_id)
+    product = await _manageable(session, principal, product_id)
     _check_product_if_match(request, product)
     product = await service.replace(session, product, data)
     return resource_response(request, _product_body(product))
 
 
-@router.patch("/{product_id}", response_model=ProductOut, responses=responses(404, 409, 412, 422))
+@router.patch(
+    "/{product_id}", response_model=ProductOut, responses=responses(401, 403, 404, 409, 412, 422)
+)
 async def update_product(
-    request: Request, session: SessionDep, product_id: ProductId, data: ProductUpdate
+    request: Request,
+    session: SessionDep,
+    principal: CatalogWriterDep,
+    product_id: ProductId,
+    data: ProductUpdate,
 ) -> Response:
-    product = await service.load(session, product_id)
+    product = await _manageable(session, principal, product_id)
     _check_product_if_match(request, product)
     product = await service.update(session, product, data)
     return resource_response(request, _product_body(product))
 
 
-@router.delete("/{product_id}", status_code=204, responses=responses(404, 412, 422))
-async def delete_product(request: Request, session: SessionDep, product_id: ProductId) -> Response:
+@router.delete("/{product_id}", status_code=204, responses=responses(401, 403, 404, 412, 422))
+async def delete_product(
+    request: Request, session: SessionDep, principal: CatalogWriterDep, product_id: ProductId
+) -> Response:
     """Soft delete: the product disappears from every read until restored."""
-    product = await service.load(session, product_id)
+    product = await _manageable(session, principal, product_id)
     _check_product_if_match(request, product)
     await service.soft_delete(session, product)
     return Response(status_code=204)
 
 
-@router.post("/{product_id}/restore", response_model=ProductOut, responses=responses(404, 409, 422))
-async def restore_product(request: Request, session: SessionDep, product_id: ProductId) -> Response:
+@router.post(
+    "/{product_id}/restore", response_model=ProductOut, responses=responses(401, 403, 404, 409, 422)
+)
+async def restore_product(
+    request: Request, session: SessionDep, principal: CatalogWriterDep, product_id: ProductId
+) -> Response:
+    await _manageable(session, principal, product_id, include_deleted=True)
     product = await service.restore(session, product_id)
     return resource_response(request, _product_body(product))
 
@@ -145,8 +200,10 @@ def _variant_body(product: Product, variant_id: uuid.UUID) -> bytes:
 @router.get(
     "/{product_id}/variants", response_model=list[VariantOut], responses=responses(404, 422)
 )
-async def list_variants(session: SessionDep, product_id: ProductId) -> Response:
-    product = await service.load(session, product_id)
+async def list_variants(
+    session: SessionDep, principal: PrincipalDep, product_id: ProductId
+) -> Response:
+    product = _visible(principal, await service.load(session, product_id))
     body = dumps([service.serialize_variant(v, product.currency) for v in product.variants])
     return json_response(body)
 
@@ -155,12 +212,16 @@ async def list_variants(session: SessionDep, product_id: ProductId) -> Response:
     "/{product_id}/variants",
     status_code=201,
     response_model=VariantOut,
-    responses=responses(404, 409, 422),
+    responses=responses(401, 403, 404, 409, 422),
 )
 async def create_variant(
-    request: Request, session: SessionDep, product_id: ProductId, data: VariantCreate
+    request: Request,
+    session: SessionDep,
+    principal: CatalogWriterDep,
+    product_id: ProductId,
+    data: VariantCreate,
 ) -> Response:
-    product = await service.load(session, product_id)
+    product = await _manageable(session, principal, product_id)
     variant = await service.add_variant(session, product, data)
     return resource_response(
         request,
@@ -176,20 +237,25 @@ async def create_variant(
     responses=responses(304, 404, 422),
 )
 async def get_variant(
-    request: Request, session: SessionDep, product_id: ProductId, variant_id: VariantId
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    product_id: ProductId,
+    variant_id: VariantId,
 ) -> Response:
-    product = await service.load(session, product_id)
+    product = _visible(principal, await service.load(session, product_id))
     return resource_response(request, _variant_body(product, variant_id))
 
 
 async def _write_variant(
     request: Request,
     session: SessionDep,
+    principal: Principal,
     product_id: uuid.UUID,
     variant_id: uuid.UUID,
     data: VariantUpdate | VariantReplace,
 ) -> Response:
-    product = await service.load(session, product_id)
+    product = await _manageable(session, principal, product_id)
     check_if_match(request, etag_for(_variant_body(product, variant_id)))
     variant = service.find_variant(product, variant_id)
     await service.update_variant(session, product, variant, data)
@@ -199,42 +265,48 @@ async def _write_variant(
 @router.put(
     "/{product_id}/variants/{variant_id}",
     response_model=VariantOut,
-    responses=responses(404, 409, 412, 422),
+    responses=responses(401, 403, 404, 409, 412, 422),
 )
 async def replace_variant(
     request: Request,
     session: SessionDep,
+    principal: CatalogWriterDep,
     product_id: ProductId,
     variant_id: VariantId,
     data: VariantReplace,
 ) -> Response:
-    return await _write_variant(request, session, product_id, variant_id, data)
+    return await _write_variant(request, session, principal, product_id, variant_id, data)
 
 
 @router.patch(
     "/{product_id}/variants/{variant_id}",
     response_model=VariantOut,
-    responses=responses(404, 409, 412, 422),
+    responses=responses(401, 403, 404, 409, 412, 422),
 )
 async def update_variant(
     request: Request,
     session: SessionDep,
+    principal: CatalogWriterDep,
     product_id: ProductId,
     variant_id: VariantId,
     data: VariantUpdate,
 ) -> Response:
-    return await _write_variant(request, session, product_id, variant_id, data)
+    return await _write_variant(request, session, principal, product_id, variant_id, data)
 
 
 @router.delete(
     "/{product_id}/variants/{variant_id}",
     status_code=204,
-    responses=responses(404, 409, 412, 422),
+    responses=responses(401, 403, 404, 409, 412, 422),
 )
 async def delete_variant(
-    request: Request, session: SessionDep, product_id: ProductId, variant_id: VariantId
+    request: Request,
+    session: SessionDep,
+    principal: CatalogWriterDep,
+    product_id: ProductId,
+    variant_id: VariantId,
 ) -> Response:
-    product = await service.load(session, product_id)
+    product = await _manageable(session, principal, product_id)
     check_if_match(request, etag_for(_variant_body(product, variant_id)))
     await service.delete_variant(session, product, service.find_variant(product, variant_id))
     return Response(status_code=204)

@@ -107,6 +107,7 @@ async def list_products(
     sort: ProductSort,
     limit: int,
     cursor: str | None,
+    visibility: Any = None,
 ) -> tuple[list[Product], str | None]:
     if (
         filters.price_min is not None
@@ -121,6 +122,8 @@ async def list_products(
     column, kind = _SORT_COLUMNS[key]
 
     stmt = select(Product).where(Product.deleted_at.is_(None))
+    if visibility is not None:
+        stmt = stmt.where(visibility)
     if filters.category_id is not None:
         stmt = stmt.where(Product.category_id.in_(descendant_ids_select(filters.category_id)))
     if filters.brand_id is not None:

@@ -1,0 +1,91 @@
+"""The `catalog` command line: migrate and seed against a throw-away SQLite file."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from catalog.cli import cli
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def database(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """A SQLite file (not yet created) that `CATALOG_DATABASE_URL` points to."""
+    for name in list(os.environ):
+        if name.upper().startswith("CATALOG_"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(tmp_path)  # no stray .env; ./var/ would land in tmp_path
+    path = tmp_path / "data" / "catalog.db"
+    monkeypatch.setenv("CATALOG_DATABASE_URL", f"sqlite+aiosqlite:///{path}")
+    return path
+
+
+def _count(path: Path, table: str) -> int:
+    with sqlite3.connect(path) as conn:
+        row = conn.execute(f"SELECT count(*) FROM {table}").fetchone()  # noqa: S608
+    assert row is not None
+    return int(row[0])
+
+
+def test_help_lists_the_commands() -> None:
+    result = runner.invoke(cli, ["--help"])
+    assert result.exit_code == 0, result.output
+    for command in ("serve", "migrate", "seed"):
+        assert command in result.output
+
+
+def test_migrate_then_seed_if_empty(database: Path) -> None:
+    result = runner.invoke(cli, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert "database migrated to head" in result.output
+    assert database.is_file()
+    assert _count(database, "product") == 0
+
+    result = runner.invoke(cli, ["seed", "--products", "50", "--if-empty"])
+    assert result.exit_code == 0, result.output
+    assert "seeded" in result.output
+    assert "50 products" in result.output
+    assert _count(database, "product") == 50
+    brands = _count(database, "brand")
+    categories = _count(database, "category")
+    variants = _count(database, "product_variant")
+    assert brands >= 50
+    assert variants >= 50
+    assert f"{brands} brands, {categories} categories, 50 products, {variants} variants" in (
+        result.output
+    )
+
+    again = runner.invoke(cli, ["seed", "--products", "50", "--if-empty"])
+    assert again.exit_code == 0, again.output
+    assert "nothing seeded" in again.output
+    assert _count(database, "product") == 50
+    assert _count(database, "brand") == brands
+    assert _count(database, "product_variant") == variants
+
+
+def test_seed_into_a_non_empty_catalog_fails_cleanly(database: Path) -> None:
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    first = runner.invoke(cli, ["seed", "--products", "20"])
+    assert first.exit_code == 0, first.output
+
+    result = runner.invoke(cli, ["seed", "--products", "20", "--seed", "7"])
+    assert result.exit_code != 0
+    assert isinstance(result.exception, SystemExit), result.exception
+    assert "--if-empty" in result.output
+    assert "Traceback" not in result.output
+    # Nothing of the second catalog landed: the seeding is one transaction.
+    assert _count(database, "product") == 20
+
+
+def test_seed_refuses_a_non_positive_product_count(database: Path) -> None:
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    result = runner.invoke(cli, ["seed", "--products", "0"])
+    assert result.exit_code == 2
+    assert "--products" in result.output
+    assert _count(database, "product") == 0
