@@ -20,7 +20,7 @@ class RevocationStore(Protocol):
         """Every access token of one login session (refresh family) stops working."""
 
     async def is_revoked(
-        self, jti: str, user_id: uuid.UUID, family_id: uuid.UUID | None, issued_at: int
+        self, jti: str, user_id: uuid.UUID, family_id: uuid.UUID | None, issued_at_ms: int
     ) -> bool: ...
 
 
@@ -41,18 +41,18 @@ class MemoryRevocationStore:
         self._tokens[jti] = expires_at
 
     async def revoke_user(self, user_id: uuid.UUID) -> None:
-        self._users[user_id] = int(time.time())
+        self._users[user_id] = time.time_ns() // 1_000_000
 
     async def revoke_family(self, family_id: uuid.UUID) -> None:
         self._families.add(family_id)
 
     async def is_revoked(
-        self, jti: str, user_id: uuid.UUID, family_id: uuid.UUID | None, issued_at: int
+        self, jti: str, user_id: uuid.UUID, family_id: uuid.UUID | None, issued_at_ms: int
     ) -> bool:
         if jti in self._tokens or (family_id is not None and family_id in self._families):
             return True
         before = self._users.get(user_id)
-        return before is not None and issued_at <= before
+        return before is not None and issued_at_ms <= before
 
 
 class RedisRevocationStore:
@@ -73,7 +73,7 @@ class RedisRevocationStore:
 
     async def revoke_user(self, user_id: uuid.UUID) -> None:
         await self._redis.set(
-            self._user_key(user_id), str(int(time.time())).encode(), ex=self._ttl + 60
+            self._user_key(user_id), str(time.time_ns() // 1_000_000).encode(), ex=self._ttl + 60
         )
 
     def _family_key(self, family_id: uuid.UUID | None) -> str:
@@ -83,11 +83,11 @@ class RedisRevocationStore:
         await self._redis.set(self._family_key(family_id), b"1", ex=self._ttl + 60)
 
     async def is_revoked(
-        self, jti: str, user_id: uuid.UUID, family_id: uuid.UUID | None, issued_at: int
+        self, jti: str, user_id: uuid.UUID, family_id: uuid.UUID | None, issued_at_ms: int
     ) -> bool:
         token, before, family = await self._redis.mget(
             self._token_key(jti), self._user_key(user_id), self._family_key(family_id)
         )
         if token is not None or (family_id is not None and family is not None):
             return True
-        return before is not None and issued_at <= int(before)
+        return before is not None and issued_at_ms <= int(before)

@@ -383,7 +383,7 @@ async def principal_for_token(auth: Auth, token: str, *, fail_open: bool) -> Pri
         raise Unauthorized("Invalid or expired access token") from exc
     try:
         revoked = await auth.revocations.is_revoked(
-            claims.jti, claims.user_id, claims.family_id, claims.issued_at
+            claims.jti, claims.user_id, claims.family_id, claims.issued_at_ms
         )
     except Exception as exc:
         if not fail_open:

@@ -23,7 +23,7 @@ class AccessClaims:
     role: str
     jti: str
     family_id: uuid.UUID | None
-    issued_at: int
+    issued_at_ms: int  # millisecond precision, so a revocation and a new login can share a second
     expires_at: int
 
 
@@ -45,13 +45,14 @@ class TokenService:
     def issue(
         self, user_id: uuid.UUID, role: str, family_id: uuid.UUID | None
     ) -> tuple[str, AccessClaims]:
-        now = int(time.time())
+        now_ms = time.time_ns() // 1_000_000
+        now = now_ms // 1000
         claims = AccessClaims(
             user_id=user_id,
             role=role,
             jti=secrets.token_urlsafe(16),
             family_id=family_id,
-            issued_at=now,
+            issued_at_ms=now_ms,
             expires_at=now + self.ttl,
         )
         payload: dict[str, Any] = {
@@ -64,6 +65,7 @@ class TokenService:
             "iss": self.issuer,
             "aud": self.audience,
             "typ": "access",
+            "iat_ms": now_ms,
         }
         if family_id is not None:
             payload["fam"] = str(family_id)
@@ -88,7 +90,7 @@ class TokenService:
                 role=str(payload["role"]),
                 jti=str(payload["jti"]),
                 family_id=uuid.UUID(str(family)) if family else None,
-                issued_at=int(payload["iat"]),
+                issued_at_ms=int(payload.get("iat_ms", int(payload["iat"]) * 1000)),
                 expires_at=int(payload["exp"]),
             )
         except (jwt.PyJWTError, KeyError, ValueError, TypeError) as exc:
