@@ -15,6 +15,29 @@ config = context.config
 target_metadata = Base.metadata
 
 
+# Search structures maintained by the database itself (triggers, FTS5 tables) are not ORM models.
+UNMAPPED_TABLES = {"search_term", "product_fts", "product_terms", "product_terms_vocab"}
+UNMAPPED_COLUMNS = {("product", "search_vector")}
+UNMAPPED_INDEXES = {
+    "ix_product_search_vector",
+    "ix_product_attributes",
+    "ix_product_name_trgm",
+    "ix_search_term_trgm",
+}
+
+
+def include_name(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
+    if type_ == "table":
+        return name not in UNMAPPED_TABLES and not str(name).startswith(
+            ("product_fts_", "product_terms_")
+        )
+    if type_ == "column":
+        return (parent_names.get("table_name"), name) not in UNMAPPED_COLUMNS
+    if type_ == "index":
+        return name not in UNMAPPED_INDEXES
+    return True
+
+
 def _settings() -> Settings:
     url = config.attributes.get("database_url")
     return Settings(database_url=url) if url else Settings()
@@ -39,6 +62,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=include_name,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -11,6 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from catalog import models  # noqa: F401 - registers every table
+from catalog.analytics.recorder import EventRecorder
 from catalog.auth.dependencies import rate_limit
 from catalog.auth.passwords import Passwords
 from catalog.auth.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
@@ -28,6 +29,8 @@ from catalog.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddlew
 from catalog.logging import RequestContextMiddleware, configure_logging
 from catalog.ops.router import router as ops_router
 from catalog.products.router import router as products_router
+from catalog.search.backend import backend_for
+from catalog.search.router import router as search_router
 
 log = structlog.get_logger(__name__)
 
@@ -60,12 +63,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             revocations=revocations,
         )
         app.state.ratelimiter = RateLimiter(settings)
+        app.state.search_backend = backend_for(engine.dialect.name)
+        recorder = EventRecorder(engine)
+        recorder.start()
+        app.state.recorder = recorder
         log.info("startup", profile=settings.profile, environment=settings.environment.value)
         try:
             yield
         finally:
             if app.state.redis is not None:
                 await app.state.redis.aclose()
+            await recorder.stop()
             await app.state.ratelimiter.close()
             await engine.dispose()
             log.info("shutdown")
@@ -92,6 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(products_router)
     api.include_router(categories_router)
     api.include_router(brands_router)
+    api.include_router(search_router)
     app.include_router(api)
     app.include_router(ops_router)
 

@@ -77,6 +77,14 @@ async def catalog_writer(principal: PrincipalDep) -> Principal:
     return principal
 
 
+async def analytics_reader(principal: PrincipalDep) -> Principal:
+    """Administrators, through a token or an API key with the `analytics:read` scope."""
+    policy.require_scope(principal, Scope.analytics_read)
+    policy.require_admin(principal)
+    return principal
+
+
+AnalyticsReaderDep = Annotated[Principal, Depends(analytics_reader)]
 AuthenticatedDep = Annotated[Principal, Depends(authenticated)]
 AdminDep = Annotated[Principal, Depends(admin)]
 CatalogAdminDep = Annotated[Principal, Depends(catalog_admin)]

@@ -3,6 +3,7 @@
 from catalog.models.brand import Brand
 from catalog.models.category import Category
 from catalog.models.product import Product, ProductStatus, ProductVariant
+from catalog.models.search import SearchClick, SearchEvent, SearchSynonym
 from catalog.models.user import ApiKey, RefreshToken, Role, User
 
 __all__ = [
@@ -14,5 +15,8 @@ __all__ = [
     "ProductVariant",
     "RefreshToken",
     "Role",
+    "SearchClick",
+    "SearchEvent",
+    "SearchSynonym",
     "User",
 ]

@@ -82,6 +82,12 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
         Index("ix_product_price_min_id", "price_min", "id"),
         Index("ix_product_name_id", "name", "id"),
         Index(
+            "ix_product_live_popularity",
+            popularity.desc(),
+            postgresql_where=text("status = 'active' AND deleted_at IS NULL"),
+            sqlite_where=text("status = 'active' AND deleted_at IS NULL"),
+        ),
+        Index(
             "ix_product_live_status",
             "status",
             postgresql_where=text("deleted_at IS NULL"),

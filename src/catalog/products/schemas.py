@@ -232,3 +232,24 @@ class ProductOut(OutputModel):
     created_at: dt.datetime
     updated_at: dt.datetime
     deleted_at: dt.datetime | None
+
+
+class ProductSummary(OutputModel):
+    """The short product shape of search results and listings."""
+
+    id: uuid.UUID
+    sku: str
+    slug: str
+    name: str
+    status: ProductStatus
+    brand: BrandRef | None
+    category: CategoryRef | None
+    currency: str
+    price_min: str
+    price_max: str
+    total_stock: int
+    in_stock: bool
+    rating_avg: float
+    rating_count: int
+    attributes: dict[str, Any]
+    created_at: dt.datetime

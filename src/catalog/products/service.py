@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -512,3 +513,34 @@ async def delete_variant(session: AsyncSession, product: Product, variant: Produ
     refresh_aggregates(product)
     product.updated_at = utcnow()
     await session.flush()
+
+
+def serialize_summary(row: Mapping[str, Any]) -> dict[str, Any]:
+    """`ProductSummary` from a row of `catalog.search.backend.SUMMARY_COLUMNS`."""
+    currency = row["currency"]
+    return {
+        "id": row["id"],
+        "sku": row["sku"],
+        "slug": row["slug"],
+        "name": row["name"],
+        "status": row["status"],
+        "brand": (
+            {"id": row["brand_id"], "name": row["brand_name"], "slug": row["brand_slug"]}
+            if row["brand_id"] is not None
+            else None
+        ),
+        "category": (
+            {"id": row["category_id"], "name": row["category_name"], "slug": row["category_slug"]}
+            if row["category_id"] is not None
+            else None
+        ),
+        "currency": currency,
+        "price_min": format_money(row["price_min"], currency),
+        "price_max": format_money(row["price_max"], currency),
+        "total_stock": row["total_stock"],
+        "in_stock": row["total_stock"] > 0,
+        "rating_avg": row["rating_avg"],
+        "rating_count": row["rating_count"],
+        "attributes": row["attributes"],
+        "created_at": row["created_at"],
+    }

@@ -1,0 +1,88 @@
+"""Batched event recording off the request path.
+
+Requests append rows to an in-memory buffer (no I/O); a background task writes them with one
+multi-row INSERT per table every `interval` seconds or as soon as `max_batch` rows wait. The
+lifespan flushes what is left on shutdown, so events are not lost when the server stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections import defaultdict
+from typing import Any
+
+import structlog
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+log = structlog.get_logger(__name__)
+
+
+class EventRecorder:
+    def __init__(
+        self, engine: AsyncEngine, *, interval: float = 1.0, max_batch: int = 1000
+    ) -> None:
+        self._engine = engine
+        self._interval = interval
+        self._max_batch = max_batch
+        self._buffer: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        self._pending = 0
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.dropped = 0
+
+    def record(self, table: Table, row: dict[str, Any]) -> None:
+        """Queue one row; never blocks and never raises."""
+        if self._pending >= self._max_batch * 20:
+            self.dropped += 1  # the database is far behind: shed load rather than grow forever
+            return
+        self._buffer[table].append(row)
+        self._pending += 1
+        if self._pending >= self._max_batch:
+            self._wake.set()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="event-recorder")
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._interval)
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception as exc:  # keep recording; the rows stay queued for the next try
+                log.warning("event_flush_failed", error=str(exc))
+
+    async def flush(self) -> int:
+        """Write everything queued; returns the number of rows written."""
+        async with self._lock:
+            if not self._pending:
+                return 0
+            batches, self._buffer = self._buffer, defaultdict(list)
+            count, self._pending = self._pending, 0
+            try:
+                async with self._engine.begin() as conn:
+                    for table, rows in batches.items():
+                        for start in range(0, len(rows), self._max_batch):
+                            await conn.execute(insert(table), rows[start : start + self._max_batch])
+            except Exception:
+                for table, rows in batches.items():
+                    self._buffer[table][:0] = rows
+                self._pending += count
+                raise
+            return count
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        try:
+            await self.flush()
+        except Exception as exc:
+            log.error("event_flush_on_shutdown_failed", error=str(exc), pending=self._pending)

@@ -1,0 +1,785 @@
+"""Search backends: one query model, two engines.
+
+`SearchBackend` holds everything shared (filters, facets, sorting, paging, the product summary
+shape) as SQLAlchemy Core; each engine supplies only its full-text pieces:
+
+* `PostgresSearchBackend`: the weighted `search_vector` kept by triggers, `to_tsquery('english')`
+  (stemming), `ts_rank`, `ts_filter` for per-field tiers, `pg_trgm` for typo candidates;
+* `SqliteSearchBackend`: FTS5 with the porter stemmer, `bm25` with column weights, column filters
+  for tiers, and the unstemmed `product_terms_vocab` for typo candidates.
+
+Ranking, in order: number of query terms matched (all-terms first; partial matches are only used
+when nothing matches every term), the query as a phrase in the name, field tier per term
+(name 3 > brand/category 2 > description/attributes 1), any phrase match, text rank,
+popularity.
+"""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from rapidfuzz.distance import DamerauLevenshtein
+from sqlalchemy import (
+    Float,
+    Integer,
+    String,
+    and_,
+    bindparam,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    literal_column,
+    select,
+    text,
+    true,
+    union_all,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from catalog.categories.service import descendant_ids_select
+from catalog.models import Brand, Category, Product, ProductStatus
+from catalog.search.query import ParsedQuery, Term
+
+PRICE_BUCKETS: list[tuple[str, Decimal, Decimal | None]] = [
+    ("0-25", Decimal(0), Decimal(25)),
+    ("25-50", Decimal(25), Decimal(50)),
+    ("50-100", Decimal(50), Decimal(100)),
+    ("100-250", Decimal(100), Decimal(250)),
+    ("250-500", Decimal(250), Decimal(500)),
+    ("500-1000", Decimal(500), Decimal(1000)),
+    ("1000+", Decimal(1000), None),
+]
+
+
+class SearchSort(StrEnum):
+    relevance = "relevance"
+    price_asc = "price_asc"
+    price_desc = "price_desc"
+    rating = "rating"
+    popularity = "popularity"
+    newest = "newest"
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    category_id: uuid.UUID | None = None
+    brand_ids: tuple[uuid.UUID, ...] = ()
+    price_min: Decimal | None = None
+    price_max: Decimal | None = None
+    in_stock: bool | None = None
+    rating_min: float | None = None
+    attributes: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (name, accepted values)
+
+
+@dataclass
+class SearchRequest:
+    query: ParsedQuery
+    filters: SearchFilters
+    sort: SearchSort
+    offset: int
+    limit: int
+    facet_attributes: tuple[str, ...] = ()
+
+
+@dataclass
+class SearchResult:
+    rows: list[dict[str, Any]]
+    total: int
+    facets: dict[str, Any]
+    partial: bool = False  # True when not every term could be matched
+
+
+@dataclass
+class Suggestion:
+    text: str
+    kind: str  # product | brand | category | query
+    id: uuid.UUID | None = None
+    score: float = 0.0
+
+
+@dataclass
+class _Match:
+    """The full-text part of a search, as Core expressions."""
+
+    where: ColumnElement[bool]
+    order: list[Any] = field(default_factory=list)
+
+
+SUMMARY_COLUMNS = (
+    Product.id,
+    Product.sku,
+    Product.slug,
+    Product.name,
+    Product.status,
+    Product.currency,
+    Product.price_min,
+    Product.price_max,
+    Product.total_stock,
+    Product.rating_avg,
+    Product.rating_count,
+    Product.popularity,
+    Product.attributes,
+    Product.created_at,
+    Product.brand_id,
+    Brand.name.label("brand_name"),
+    Brand.slug.label("brand_slug"),
+    Product.category_id,
+    Category.name.label("category_name"),
+    Category.slug.label("category_slug"),
+)
+
+
+def _or_all(clauses: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    out = clauses[0]
+    for clause in clauses[1:]:
+        out = out | clause
+    return out
+
+
+class SearchBackend:
+    """Shared query building; subclasses provide the full-text expressions."""
+
+    name = "base"
+
+    # ------------------------------------------------------------------ engine hooks
+    def _match(self, terms: list[Term], *, require_all: bool) -> ColumnElement[bool]:
+        raise NotImplementedError
+
+    def _relevance_order(self, query: ParsedQuery) -> list[Any]:
+        raise NotImplementedError
+
+    async def term_matches(self, session: AsyncSession, word: str) -> bool:
+        raise NotImplementedError
+
+    async def _correction_candidates(self, session: AsyncSession, word: str) -> list[str]:
+        raise NotImplementedError
+
+    async def _product_suggestions(
+        self, session: AsyncSession, words: list[str], limit: int
+    ) -> list[Suggestion]:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ filters
+    @staticmethod
+    def _attribute_value(name: str) -> ColumnElement[str]:
+        return cast(Product.attributes[name].as_string(), String)
+
+    def _filter_clauses(self, filters: SearchFilters) -> dict[str, ColumnElement[bool]]:
+        """Each facet's own filter under its facet name, plain filters under '_'."""
+        out: dict[str, ColumnElement[bool]] = {}
+        plain: list[ColumnElement[bool]] = [
+            Product.status == ProductStatus.active.value,
+            Product.deleted_at.is_(None),
+        ]
+        if filters.in_stock is True:
+            plain.append(Product.total_stock > 0)
+        elif filters.in_stock is False:
+            plain.append(Product.total_stock == 0)
+        if filters.rating_min is not None:
+            plain.append(Product.rating_avg >= filters.rating_min)
+        out["_"] = and_(*plain)
+        if filters.brand_ids:
+            out["brand"] = Product.brand_id.in_(filters.brand_ids)
+        if filters.category_id is not None:
+            out["category"] = Product.category_id.in_(descendant_ids_select(filters.category_id))
+        price: list[ColumnElement[bool]] = []
+        if filters.price_min is not None:
+            price.append(Product.price_max >= filters.price_min)
+        if filters.price_max is not None:
+            price.append(Product.price_min <= filters.price_max)
+        if price:
+            out["price"] = and_(*price)
+        for name, values in filters.attributes:
+            out[f"attr:{name}"] = self._attribute_value(name).in_(values)
+        return out
+
+    # ------------------------------------------------------------------ search
+    def _sort_order(self, request: SearchRequest) -> list[Any]:
+        sort = request.sort
+        if sort == SearchSort.relevance and not request.query.empty:
+            return [*self._relevance_order(request.query), Product.popularity.desc(), Product.id]
+        if sort == SearchSort.price_asc:
+            return [Product.price_min.asc(), Product.id]
+        if sort == SearchSort.price_desc:
+            return [Product.price_max.desc(), Product.id]
+        if sort == SearchSort.rating:
+            return [Product.rating_avg.desc(), Product.rating_count.desc(), Product.id]
+        if sort == SearchSort.newest:
+            return [Product.created_at.desc(), Product.id.desc()]
+        return [Product.popularity.desc(), Product.id]  # popularity, and browsing by relevance
+
+    async def search(self, session: AsyncSession, request: SearchRequest) -> SearchResult:
+        clauses = self._filter_clauses(request.filters)
+        match: ColumnElement[bool] | None = None
+        partial = False
+        if request.query.text and request.query.empty:
+            match = false()  # only words like "the": nothing to look for
+        elif not request.query.empty:
+            match = self._match(request.query.terms, require_all=True)
+            if len(request.query.terms) > 1 and not await self._exists(session, clauses, match):
+                # Nothing matches every term: fall back to the best partial matches.
+                match = self._match(request.query.terms, require_all=False)
+                partial = True
+        result = await self._page(session, request, clauses, match)
+        result.facets = await self._facets(session, request, clauses, match)
+        result.partial = partial
+        return result
+
+    async def _exists(
+        self,
+        session: AsyncSession,
+        clauses: dict[str, ColumnElement[bool]],
+        match: ColumnElement[bool],
+    ) -> bool:
+        stmt = select(literal(1)).select_from(Product).where(*clauses.values(), match).limit(1)
+        return (await session.execute(stmt)).first() is not None
+
+    async def _page(
+        self,
+        session: AsyncSession,
+        request: SearchRequest,
+        clauses: dict[str, ColumnElement[bool]],
+        match: ColumnElement[bool] | None,
+    ) -> SearchResult:
+        stmt = (
+            select(*SUMMARY_COLUMNS, func.count().over().label("total"))
+            .select_from(Product)
+            .outerjoin(Brand, Brand.id == Product.brand_id)
+            .outerjoin(Category, Category.id == Product.category_id)
+            .where(*clauses.values())
+        )
+        if match is not None:
+            stmt = stmt.where(match)
+        stmt = stmt.order_by(*self._sort_order(request)).offset(request.offset).limit(request.limit)
+        rows = [dict(r._mapping) for r in (await session.execute(stmt)).all()]
+        if rows:
+            total = int(rows[0].pop("total"))
+            for row in rows[1:]:
+                row.pop("total")
+        elif request.offset:
+            total = await self._count(session, clauses, match)
+        else:
+            total = 0
+        return SearchResult(rows=rows, total=total, facets={})
+
+    async def _count(
+        self,
+        session: AsyncSession,
+        clauses: dict[str, ColumnElement[bool]],
+        match: ColumnElement[bool] | None,
+    ) -> int:
+        stmt = select(func.count()).select_from(Product).where(*clauses.values())
+        if match is not None:
+            stmt = stmt.where(match)
+        return int((await session.execute(stmt)).scalar_one())
+
+    async def _facets(
+        self,
+        session: AsyncSession,
+        request: SearchRequest,
+        clauses: dict[str, ColumnElement[bool]],
+        match: ColumnElement[bool] | None,
+    ) -> dict[str, Any]:
+        """Counts per brand, category, price bucket and requested attribute over the filtered
+        set, each ignoring its own filter. One statement: a CTE with one flag per facet filter,
+        then one GROUP BY per facet."""
+        facet_names = [
+            "brand",
+            "category",
+            "price",
+            *[f"attr:{a}" for a in request.facet_attributes],
+        ]
+        flags = {name: clauses.get(name, true()) for name in clauses if name != "_"}
+        bucket = case(
+            *[
+                (
+                    and_(
+                        Product.price_min >= low,
+                        *([Product.price_min < high] if high is not None else []),
+                    ),
+                    literal(key),
+                )
+                for key, low, high in PRICE_BUCKETS
+            ],
+            else_=literal("0-25"),
+        )
+        columns: list[Any] = [
+            Product.brand_id.label("brand_id"),
+            Product.category_id.label("category_id"),
+            bucket.label("price_bucket"),
+        ]
+        for attr in request.facet_attributes:
+            columns.append(self._attribute_value(attr).label(f"a_{attr}"))
+        flag_names: dict[str, str] = {}
+        for i, (name, clause) in enumerate(flags.items()):
+            flag_names[name] = f"f{i}"
+            columns.append(case((clause, literal(1)), else_=literal(0)).label(f"f{i}"))
+        base_stmt = select(*columns).select_from(Product).where(clauses["_"])
+        if match is not None:
+            base_stmt = base_stmt.where(match)
+        base = base_stmt.cte("facet_base")
+
+        def others(facet: str) -> ColumnElement[bool]:
+            conds = [base.c[flag] == 1 for name, flag in flag_names.items() if name != facet]
+            return and_(true(), *conds)
+
+        parts = [
+            select(
+                literal("brand").label("facet"),
+                cast(base.c.brand_id, String).label("value"),
+                func.count().label("n"),
+            )
+            .where(others("brand"), base.c.brand_id.is_not(None))
+            .group_by(base.c.brand_id),
+            select(
+                literal("category").label("facet"),
+                cast(base.c.category_id, String).label("value"),
+                func.count().label("n"),
+            )
+            .where(others("category"), base.c.category_id.is_not(None))
+            .group_by(base.c.category_id),
+            select(
+                literal("price").label("facet"),
+                base.c.price_bucket.label("value"),
+                func.count().label("n"),
+            )
+            .where(others("price"))
+            .group_by(base.c.price_bucket),
+        ]
+        for attr in request.facet_attributes:
+            col = base.c[f"a_{attr}"]
+            parts.append(
+                select(
+                    literal(f"attr:{attr}").label("facet"),
+                    col.label("value"),
+                    func.count().label("n"),
+                )
+                .where(others(f"attr:{attr}"), col.is_not(None))
+                .group_by(col)
+            )
+        rows = (await session.execute(union_all(*parts))).all()
+        counts: dict[str, dict[str, int]] = {name: {} for name in facet_names}
+        for facet, value, n in rows:
+            counts[facet][str(value)] = int(n)
+        return await self._facet_output(session, counts, request.facet_attributes)
+
+    async def _facet_output(
+        self, session: AsyncSession, counts: dict[str, dict[str, int]], attributes: tuple[str, ...]
+    ) -> dict[str, Any]:
+        brand_ids = [_as_uuid(v) for v in counts["brand"]]
+        category_ids = [_as_uuid(v) for v in counts["category"]]
+        brands = (
+            {
+                b.id: b
+                for b in (
+                    await session.execute(
+                        select(Brand.id, Brand.name, Brand.slug).where(Brand.id.in_(brand_ids))
+                    )
+                ).all()
+            }
+            if brand_ids
+            else {}
+        )
+        categories = (
+            {
+                c.id: c
+                for c in (
+                    await session.execute(
+                        select(Category.id, Category.name, Category.slug).where(
+                            Category.id.in_(category_ids)
+                        )
+                    )
+                ).all()
+            }
+            if category_ids
+            else {}
+        )
+
+        def named(raw: dict[str, int], table: dict[Any, Any]) -> list[dict[str, Any]]:
+            out = []
+            for value, n in raw.items():
+                row = table.get(_as_uuid(value))
+                if row is not None:
+                    out.append({"id": row.id, "name": row.name, "slug": row.slug, "count": n})
+            return sorted(out, key=lambda x: (-x["count"], x["name"]))
+
+        price = [
+            {
+                "key": key,
+                "min": str(low),
+                "max": str(high) if high is not None else None,
+                "count": counts["price"].get(key, 0),
+            }
+            for key, low, high in PRICE_BUCKETS
+            if counts["price"].get(key, 0)
+        ]
+        return {
+            "brands": named(counts["brand"], brands),
+            "categories": named(counts["category"], categories),
+            "price": price,
+            "attributes": {
+                attr: sorted(
+                    ({"value": value, "count": n} for value, n in counts[f"attr:{attr}"].items()),
+                    key=lambda x: (-int(x["count"]), str(x["value"])),
+                )
+                for attr in attributes
+            },
+        }
+
+    # ------------------------------------------------------------------ typo tolerance
+    async def correct(
+        self, session: AsyncSession, word: str, *, vocabulary_only: bool = False
+    ) -> str | None:
+        """The closest indexed word to a word that matches nothing, or None."""
+        if len(word) < 3 or word.isdigit():
+            return None
+        if not vocabulary_only and await self.term_matches(session, word):
+            return None
+        candidates = await self._correction_candidates(session, word)
+        best: tuple[float, str] | None = None
+        for candidate in candidates:
+            if candidate == word:
+                return None
+            score = DamerauLevenshtein.normalized_similarity(word, candidate)
+            distance = DamerauLevenshtein.distance(word, candidate)
+            allowed = 1 if len(word) <= 5 else 2
+            if distance <= allowed and (best is None or score > best[0]):
+                best = (score, candidate)
+        return best[1] if best else None
+
+    # ------------------------------------------------------------------ suggestions
+    async def suggest(self, session: AsyncSession, q: str, limit: int) -> list[Suggestion]:
+        from catalog.search.query import tokenize
+
+        words = tokenize(q)[:6]
+        if not words:
+            return []
+        prefix = words[-1]
+        out: list[Suggestion] = []
+        out += await self._named_suggestions(session, Brand, "brand", words, 3)
+        out += await self._named_suggestions(session, Category, "category", words, 3)
+        out += await self._query_suggestions(session, " ".join(words), 3)
+        products = await self._product_suggestions(session, words, limit)
+        if not products and len(prefix) >= 3:
+            corrected = await self._correct_prefix(session, prefix)
+            if corrected:
+                products = await self._product_suggestions(session, [*words[:-1], corrected], limit)
+        out += products
+        seen: set[str] = set()
+        unique: list[Suggestion] = []
+        for s in out:
+            key = s.text.lower()
+            if key not in seen:
+                seen.add(key)
+                unique.append(s)
+        return unique[:limit]
+
+    async def _correct_prefix(self, session: AsyncSession, prefix: str) -> str | None:
+        candidates = await self._correction_candidates(session, prefix)
+        best: tuple[float, str] | None = None
+        for candidate in candidates:
+            head = candidate[: len(prefix)]
+            distance = DamerauLevenshtein.distance(prefix, head)
+            if distance <= 1:
+                score = DamerauLevenshtein.normalized_similarity(prefix, head)
+                if best is None or score > best[0]:
+                    best = (score, candidate[: len(prefix)])
+        return best[1] if best else None
+
+    async def _named_suggestions(
+        self, session: AsyncSession, model: Any, kind: str, words: list[str], limit: int
+    ) -> list[Suggestion]:
+        phrase = " ".join(words)
+        lowered = func.lower(model.name)
+        stmt = (
+            select(model.id, model.name)
+            .where(
+                (lowered.like(f"{_like(phrase)}%", escape="\\"))
+                | (lowered.like(f"% {_like(phrase)}%", escape="\\"))
+            )
+            .order_by(func.length(model.name), model.name)
+            .limit(limit)
+        )
+        return [
+            Suggestion(text=row.name, kind=kind, id=row.id)
+            for row in (await session.execute(stmt)).all()
+        ]
+
+    async def _query_suggestions(
+        self, session: AsyncSession, phrase: str, limit: int
+    ) -> list[Suggestion]:
+        from catalog.models import SearchEvent
+
+        stmt = (
+            select(SearchEvent.query, func.count().label("n"))
+            .where(SearchEvent.query.like(f"{_like(phrase)}%", escape="\\"))
+            .where(SearchEvent.result_count > 0)
+            .group_by(SearchEvent.query)
+            .having(func.count() >= 2)
+            .order_by(func.count().desc(), SearchEvent.query)
+            .limit(limit)
+        )
+        return [
+            Suggestion(text=row.query, kind="query", score=float(row.n))
+            for row in (await session.execute(stmt)).all()
+        ]
+
+
+def _like(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _as_uuid(value: Any) -> uuid.UUID | None:
+    try:
+        return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _int(clause: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((clause, literal(1)), else_=literal(0))
+
+
+# ---------------------------------------------------------------------------- PostgreSQL
+
+
+def _ts_word(word: str) -> str:
+    return f"'{word}'"
+
+
+def _ts_form(form: tuple[str, ...]) -> str:
+    return (
+        "(" + " <-> ".join(_ts_word(w) for w in form) + ")" if len(form) > 1 else _ts_word(form[0])
+    )
+
+
+def _ts_term(term: Term) -> str:
+    return "(" + " | ".join(_ts_form(f) for f in term.forms) + ")"
+
+
+class PostgresSearchBackend(SearchBackend):
+    name = "postgresql"
+
+    _vector: ColumnElement[Any] = literal_column("product.search_vector")
+
+    def _tsquery(self, query_text: str) -> ColumnElement[Any]:
+        return func.to_tsquery(literal_column("'english'"), query_text)
+
+    def _match(self, terms: list[Term], *, require_all: bool) -> ColumnElement[bool]:
+        joiner = " & " if require_all else " | "
+        return self._vector.op("@@")(self._tsquery(joiner.join(_ts_term(t) for t in terms)))
+
+    def _relevance_order(self, query: ParsedQuery) -> list[Any]:
+        v = self._vector
+        name_v = func.ts_filter(v, literal_column("'{a}'::\"char\"[]"))
+        brandcat_v = func.ts_filter(v, literal_column("'{b}'::\"char\"[]"))
+        matched: ColumnElement[Any] = literal(0)
+        tier: ColumnElement[Any] = literal(0)
+        for term in query.terms:
+            tq = self._tsquery(_ts_term(term))
+            matched = matched + _int(v.op("@@")(tq))
+            tier = tier + case(
+                (name_v.op("@@")(tq), literal(3)),
+                (brandcat_v.op("@@")(tq), literal(2)),
+                (v.op("@@")(tq), literal(1)),
+                else_=literal(0),
+            )
+        order: list[Any] = [matched.desc()]
+        if len(query.terms) > 1:
+            phrase = func.phraseto_tsquery(literal_column("'english'"), query.text)
+            order += [_int(name_v.op("@@")(phrase)).desc()]
+            order += [tier.desc(), _int(v.op("@@")(phrase)).desc()]
+        else:
+            order += [tier.desc()]
+        any_terms = self._tsquery(" | ".join(_ts_term(t) for t in query.terms))
+        order.append(cast(func.ts_rank(v, any_terms), Float).desc())
+        return order
+
+    async def term_matches(self, session: AsyncSession, word: str) -> bool:
+        stmt = (
+            select(literal(1))
+            .select_from(Product)
+            .where(self._vector.op("@@")(self._tsquery(_ts_word(word))))
+            .where(Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
+            .limit(1)
+        )
+        return (await session.execute(stmt)).first() is not None
+
+    async def _correction_candidates(self, session: AsyncSession, word: str) -> list[str]:
+        # Trigram neighbours, plus words sharing the first letter and a similar length: short
+        # transpositions ("chiar") share too few trigrams to be found by similarity alone.
+        stmt = text(
+            """
+            (SELECT term FROM search_term WHERE term % :w
+             ORDER BY similarity(term, :w) DESC LIMIT 40)
+            UNION
+            (SELECT term FROM search_term
+             WHERE term >= :lo AND term < :hi AND length(term) BETWEEN :lmin AND :lmax
+             LIMIT 400)
+            """
+        ).bindparams(
+            w=word,
+            lo=word[0],
+            hi=chr(ord(word[0]) + 1),
+            lmin=max(2, len(word) - 2),
+            lmax=len(word) + 2,
+        )
+        return [row[0] for row in (await session.execute(stmt)).all()]
+
+    async def _product_suggestions(
+        self, session: AsyncSession, words: list[str], limit: int
+    ) -> list[Suggestion]:
+        # Words of the name only (weight A); the last word is a prefix.
+        parts = [_ts_word(w) + ":A" for w in words[:-1]] + [_ts_word(words[-1]) + ":*A"]
+        stmt = (
+            select(Product.id, Product.name, Product.popularity)
+            .where(self._vector.op("@@")(self._tsquery(" & ".join(parts))))
+            .where(Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
+            .order_by(Product.popularity.desc(), Product.id)
+            .limit(limit)
+        )
+        return [
+            Suggestion(text=r.name, kind="product", id=r.id, score=r.popularity)
+            for r in (await session.execute(stmt)).all()
+        ]
+
+
+# ---------------------------------------------------------------------------- SQLite
+
+
+_PARAM_NAMES = itertools.count()
+
+
+def _fts_form(form: tuple[str, ...]) -> str:
+    return '"' + " ".join(form) + '"'
+
+
+def _fts_term(term: Term) -> str:
+    return "(" + " OR ".join(_fts_form(f) for f in term.forms) + ")"
+
+
+class SqliteSearchBackend(SearchBackend):
+    name = "sqlite"
+
+    @staticmethod
+    def _rowids(expression: str) -> Any:
+        # Every MATCH of one statement needs a bind parameter of its own name.
+        name = f"fts_{next(_PARAM_NAMES)}"
+        return (
+            text(f"SELECT rowid FROM product_fts WHERE product_fts MATCH :{name}")  # noqa: S608
+            .bindparams(bindparam(name, expression))
+            .columns(rowid=Integer)
+        )
+
+    def _in(self, expression: str) -> ColumnElement[bool]:
+        return literal_column("product.rowid").in_(self._rowids(expression).scalar_subquery())
+
+    def _match(self, terms: list[Term], *, require_all: bool) -> ColumnElement[bool]:
+        joiner = " AND " if require_all else " OR "
+        return self._in(joiner.join(_fts_term(t) for t in terms))
+
+    def _relevance_order(self, query: ParsedQuery) -> list[Any]:
+        matched: ColumnElement[Any] = literal(0)
+        tier: ColumnElement[Any] = literal(0)
+        for term in query.terms:
+            expression = _fts_term(term)
+            matched = matched + _int(self._in(expression))
+            tier = tier + case(
+                (self._in(f"name : {expression}"), literal(3)),
+                (self._in(f"{{brand category}} : {expression}"), literal(2)),
+                (self._in(expression), literal(1)),
+                else_=literal(0),
+            )
+        order: list[Any] = [matched.desc()]
+        if len(query.terms) > 1:
+            phrase = _fts_form(tuple(query.words))
+            order += [_int(self._in(f"name : {phrase}")).desc(), tier.desc()]
+            order += [_int(self._in(phrase)).desc()]
+        else:
+            order += [tier.desc()]
+        any_terms = " OR ".join(_fts_term(t) for t in query.terms)
+        rank = (
+            select(literal_column("bm25(product_fts, 10.0, 4.0, 4.0, 1.0, 0.5)"))
+            .select_from(text("product_fts"))
+            .where(text("product_fts MATCH :fts_rank").bindparams(fts_rank=any_terms))
+            .where(literal_column("product_fts.rowid") == literal_column("product.rowid"))
+            .scalar_subquery()
+        )
+        order.append(func.coalesce(rank, 0.0).asc())
+        return order
+
+    async def term_matches(self, session: AsyncSession, word: str) -> bool:
+        stmt = (
+            select(literal(1))
+            .select_from(Product)
+            .where(self._in(_fts_form((word,))))
+            .where(Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
+            .limit(1)
+        )
+        return (await session.execute(stmt)).first() is not None
+
+    async def _correction_candidates(self, session: AsyncSession, word: str) -> list[str]:
+        stmt = text(
+            "SELECT term FROM product_terms_vocab WHERE term >= :lo AND term < :hi "
+            "AND length(term) BETWEEN :lmin AND :lmax LIMIT 2000"
+        ).bindparams(
+            lo=word[0],
+            hi=chr(ord(word[0]) + 1),
+            lmin=max(2, len(word) - 2),
+            lmax=len(word) + 2,
+        )
+        found = [row[0] for row in (await session.execute(stmt)).all()]
+        if len(word) > 1:
+            # A typo in the first letter ("xhair"): words sharing the second and third letters.
+            stmt = text(
+                "SELECT term FROM product_terms_vocab WHERE substr(term, 2, 2) = :mid "
+                "AND length(term) BETWEEN :lmin AND :lmax LIMIT 500"
+            ).bindparams(mid=word[1:3], lmin=max(2, len(word) - 2), lmax=len(word) + 2)
+            found += [row[0] for row in (await session.execute(stmt)).all()]
+        return found
+
+    async def _product_suggestions(
+        self, session: AsyncSession, words: list[str], limit: int
+    ) -> list[Suggestion]:
+        parts = [_fts_form((w,)) for w in words[:-1]] + [f'"{words[-1]}" *']
+        expression = "name : (" + " AND ".join(parts) + ")"
+        stmt = (
+            select(Product.id, Product.name, Product.popularity)
+            .where(self._in(expression))
+            .where(Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
+            .order_by(Product.popularity.desc(), Product.id)
+            .limit(limit)
+        )
+        return [
+            Suggestion(text=r.name, kind="product", id=r.id, score=r.popularity)
+            for r in (await session.execute(stmt)).all()
+        ]
+
+
+def backend_for(dialect: str) -> SearchBackend:
+    if dialect == "postgresql":
+        return PostgresSearchBackend()
+    if dialect == "sqlite":
+        return SqliteSearchBackend()
+    raise ValueError(f"no search backend for {dialect}")
+
+
+__all__ = [
+    "PostgresSearchBackend",
+    "SearchBackend",
+    "SearchFilters",
+    "SearchRequest",
+    "SearchResult",
+    "SearchSort",
+    "SqliteSearchBackend",
+    "Suggestion",
+    "backend_for",
+]

@@ -1,0 +1,302 @@
+"""Search: query understanding (synonyms, typo correction), the backend call, analytics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+import uuid
+from typing import Any
+
+from sqlalchemy import Date, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from catalog.analytics.recorder import EventRecorder
+from catalog.db import new_id, utcnow
+from catalog.errors import NotFound
+from catalog.models import SearchClick, SearchEvent, SearchSynonym
+from catalog.products.service import serialize_summary
+from catalog.search.backend import SearchBackend, SearchFilters, SearchRequest, SearchSort
+from catalog.search.query import apply_synonyms, parse_query
+from catalog.search.schemas import SynonymIn
+
+# --------------------------------------------------------------------------- synonyms
+
+
+async def synonym_rules(session: AsyncSession) -> list[tuple[str, list[str], bool]]:
+    """(input, synonyms, two_way) for every rule; read per search so changes apply at once."""
+    rows = (
+        await session.execute(select(SearchSynonym.kind, SearchSynonym.input, SearchSynonym.terms))
+    ).all()
+    rules: list[tuple[str, list[str], bool]] = []
+    for kind, source, terms in rows:
+        if kind == "group":
+            for member in terms:
+                rules.append((member, [t for t in terms if t != member], True))
+        elif source:
+            rules.append((source, list(terms), False))
+    return rules
+
+
+def synonym_out(row: SearchSynonym) -> dict[str, Any]:
+    group = row.kind == "group"
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "terms": row.terms if group else None,
+        "input": None if group else row.input,
+        "synonyms": None if group else row.terms,
+        "version": row.version,
+        "created_at": row.created_at,
+        "updated_at": row.updated_at,
+    }
+
+
+def _apply_synonym(row: SearchSynonym, data: SynonymIn) -> None:
+    if data.terms is not None:
+        row.kind, row.input, row.terms = "group", None, [t.lower() for t in data.terms]
+    else:
+        assert data.input is not None
+        assert data.synonyms is not None
+        row.kind, row.input, row.terms = (
+            "oneway",
+            data.input.lower(),
+            [t.lower() for t in data.synonyms],
+        )
+
+
+async def create_synonym(session: AsyncSession, data: SynonymIn) -> SearchSynonym:
+    row = SearchSynonym()
+    _apply_synonym(row, data)
+    session.add(row)
+    await session.flush()
+    return row
+
+
+async def get_synonym(session: AsyncSession, synonym_id: uuid.UUID) -> SearchSynonym:
+    row = await session.get(SearchSynonym, synonym_id)
+    if row is None:
+        raise NotFound(f"Synonym rule {synonym_id} not found")
+    return row
+
+
+async def update_synonym(
+    session: AsyncSession, row: SearchSynonym, data: SynonymIn
+) -> SearchSynonym:
+    _apply_synonym(row, data)
+    await session.flush()
+    return row
+
+
+async def list_synonyms(session: AsyncSession) -> list[SearchSynonym]:
+    stmt = select(SearchSynonym).order_by(SearchSynonym.created_at, SearchSynonym.id).limit(1000)
+    return list((await session.execute(stmt)).scalars())
+
+
+# --------------------------------------------------------------------------- search
+
+
+async def search(
+    session: AsyncSession,
+    backend: SearchBackend,
+    recorder: EventRecorder | None,
+    *,
+    q: str | None,
+    filters: SearchFilters,
+    sort: SearchSort | None,
+    page: int,
+    page_size: int,
+    facet_attributes: tuple[str, ...],
+    user_id: uuid.UUID | None,
+    session_id: str | None,
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    query = parse_query(q)
+    if not query.empty:
+        apply_synonyms(query, await synonym_rules(session))
+        for term in query.terms:
+            correction = await backend.correct(session, term.word)
+            if correction:
+                query.corrected[term.word] = correction
+                term.alternatives.append((correction,))
+    request = SearchRequest(
+        query=query,
+        filters=filters,
+        sort=sort or (SearchSort.relevance if not query.empty else SearchSort.popularity),
+        offset=(page - 1) * page_size,
+        limit=page_size,
+        facet_attributes=facet_attributes,
+    )
+    result = await backend.search(session, request)
+    search_id = new_id()
+    latency_ms = round((time.perf_counter() - started) * 1000, 3)
+    if recorder is not None:
+        recorder.record(
+            SearchEvent.__table__,  # type: ignore[arg-type]
+            {
+                "id": search_id,
+                "query": query.text[:200],
+                "filters": _filters_json(filters, request.sort),
+                "result_count": result.total,
+                "latency_ms": latency_ms,
+                "user_id": user_id,
+                "session_id": session_id,
+                "created_at": utcnow(),
+            },
+        )
+    return {
+        "items": [serialize_summary(row) for row in result.rows],
+        "total": result.total,
+        "page": page,
+        "page_size": page_size,
+        "facets": result.facets,
+        "did_you_mean": query.did_you_mean,
+        "partial": result.partial,
+        "search_id": search_id,
+    }
+
+
+def _filters_json(filters: SearchFilters, sort: SearchSort) -> dict[str, Any]:
+    out: dict[str, Any] = {"sort": sort.value}
+    if filters.category_id:
+        out["category_id"] = str(filters.category_id)
+    if filters.brand_ids:
+        out["brand_id"] = [str(b) for b in filters.brand_ids]
+    if filters.price_min is not None:
+        out["price_min"] = str(filters.price_min)
+    if filters.price_max is not None:
+        out["price_max"] = str(filters.price_max)
+    if filters.in_stock is not None:
+        out["in_stock"] = filters.in_stock
+    if filters.rating_min is not None:
+        out["rating_min"] = filters.rating_min
+    for name, values in filters.attributes:
+        out[f"attributes.{name}"] = list(values)
+    return out
+
+
+def record_click(
+    recorder: EventRecorder | None,
+    *,
+    search_id: uuid.UUID,
+    product_id: uuid.UUID,
+    position: int,
+    user_id: uuid.UUID | None,
+) -> None:
+    if recorder is None:
+        return
+    recorder.record(
+        SearchClick.__table__,  # type: ignore[arg-type]
+        {
+            "id": new_id(),
+            "search_id": search_id,
+            "product_id": product_id,
+            "position": position,
+            "user_id": user_id,
+            "created_at": utcnow(),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- analytics
+
+
+def _since(days: int) -> dt.datetime:
+    return utcnow() - dt.timedelta(days=days)
+
+
+async def top_queries(session: AsyncSession, *, days: int, limit: int) -> list[dict[str, Any]]:
+    clicks = (
+        select(SearchClick.search_id, func.count().label("c"))
+        .group_by(SearchClick.search_id)
+        .subquery()
+    )
+    stmt = (
+        select(
+            SearchEvent.query,
+            func.count().label("searches"),
+            func.coalesce(func.sum(clicks.c.c), 0).label("clicks"),
+            func.count().filter(SearchEvent.result_count == 0).label("zero"),
+        )
+        .outerjoin(clicks, clicks.c.search_id == SearchEvent.id)
+        .where(SearchEvent.created_at >= _since(days), SearchEvent.query != "")
+        .group_by(SearchEvent.query)
+        .order_by(func.count().desc(), SearchEvent.query)
+        .limit(limit)
+    )
+    out = []
+    for row in (await session.execute(stmt)).all():
+        out.append(
+            {
+                "query": row.query,
+                "searches": int(row.searches),
+                "clicks": int(row.clicks),
+                "click_through": round(int(row.clicks) / int(row.searches), 4),
+                "zero_results": int(row.zero or 0),
+            }
+        )
+    return out
+
+
+async def zero_result_queries(
+    session: AsyncSession, *, days: int, limit: int
+) -> list[dict[str, Any]]:
+    stmt = (
+        select(SearchEvent.query, func.count().label("searches"))
+        .where(
+            SearchEvent.created_at >= _since(days),
+            SearchEvent.result_count == 0,
+            SearchEvent.query != "",
+        )
+        .group_by(SearchEvent.query)
+        .order_by(func.count().desc(), SearchEvent.query)
+        .limit(limit)
+    )
+    return [
+        {"query": r.query, "searches": int(r.searches), "zero_results": int(r.searches)}
+        for r in (await session.execute(stmt)).all()
+    ]
+
+
+async def low_click_through(
+    session: AsyncSession, *, days: int, limit: int, min_searches: int
+) -> list[dict[str, Any]]:
+    """Queries that return results but whose results are rarely clicked."""
+    rows = await top_queries(session, days=days, limit=10_000)
+    candidates = [
+        r for r in rows if r["searches"] >= min_searches and r["zero_results"] < r["searches"]
+    ]
+    candidates.sort(key=lambda r: (r["click_through"], -r["searches"], r["query"]))
+    return candidates[:limit]
+
+
+async def volume(session: AsyncSession, *, days: int) -> list[dict[str, Any]]:
+    day = cast(SearchEvent.created_at, Date)
+    searches = (
+        select(
+            day.label("day"),
+            func.count().label("searches"),
+            func.count().filter(SearchEvent.result_count == 0).label("zero"),
+        )
+        .where(SearchEvent.created_at >= _since(days))
+        .group_by(day)
+    )
+    click_day = cast(SearchClick.created_at, Date)
+    clicks = (
+        select(click_day.label("day"), func.count().label("clicks"))
+        .where(SearchClick.created_at >= _since(days))
+        .group_by(click_day)
+    )
+    by_day: dict[str, dict[str, Any]] = {}
+    for row in (await session.execute(searches)).all():
+        key = str(row.day)[:10]
+        by_day[key] = {
+            "day": key,
+            "searches": int(row.searches),
+            "zero_results": int(row.zero),
+            "clicks": 0,
+        }
+    for click_row in (await session.execute(clicks)).all():
+        key = str(click_row.day)[:10]
+        by_day.setdefault(key, {"day": key, "searches": 0, "zero_results": 0, "clicks": 0})
+        by_day[key]["clicks"] = int(click_row.clicks)
+    return [by_day[k] for k in sorted(by_day)]
