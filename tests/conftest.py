@@ -84,6 +84,9 @@ def test_settings(**overrides: Any) -> Settings:
         # Cheap hashing keeps the suite fast; production keeps the library's defaults.
         "argon2_time_cost": 1,
         "argon2_memory_cost_kib": 1024,
+        # Response caching is exercised by its own tests (tests/test_caching.py), so the other
+        # tests may change rows directly in the database without going stale.
+        "cache_enabled": False,
         # Generous limits; the rate-limit tests set their own.
         "rate_limit_anonymous": "100000/minute",
         "rate_limit_authenticated": "100000/minute",

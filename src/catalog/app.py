@@ -23,6 +23,7 @@ from catalog.categories.router import router as categories_router
 from catalog.config import Environment, Settings
 from catalog.db import create_engine, create_sessionmaker
 from catalog.errors import install_error_handlers, responses
+from catalog.kit.cache import Cache, MemoryCache, ReadCache, RedisCache
 from catalog.kit.clientip import parse_networks
 from catalog.kit.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from catalog.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
@@ -62,7 +63,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             tokens=TokenService(settings),
             revocations=revocations,
         )
-        app.state.ratelimiter = RateLimiter(settings)
+        app.state.ratelimiter = RateLimiter(settings, redis)
+        app.state.ratelimiter.start()
+        cache: Cache | None = None
+        if settings.cache_enabled:
+            cache = (
+                RedisCache(redis, settings.redis_prefix, l1_ttl=settings.cache_l1_ttl_seconds)
+                if redis is not None
+                else MemoryCache()
+            )
+            await cache.start()
+        app.state.cache = cache
+        app.state.read_cache = ReadCache(cache) if cache is not None else None
         app.state.search_backend = backend_for(engine.dialect.name)
         recorder = EventRecorder(engine)
         recorder.start()
@@ -74,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await recorder.stop()
+            if cache is not None:
+                await cache.close()
             await app.state.ratelimiter.close()
             await engine.dispose()
             log.info("shutdown")

@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     max_page_size: int = Field(default=100, ge=1, le=1000)
     default_page_size: int = Field(default=20, ge=1, le=1000)
 
+    # Caching of prepared responses (Redis + in-process L1 in production, memory in embedded)
+    cache_enabled: bool = True
+    cache_l1_ttl_seconds: float = Field(default=5.0, ge=0.1, le=300)
+    cache_ttl_seconds: float = Field(default=300.0, ge=1, description="Safety-net TTL")
+    cache_list_ttl_seconds: float = Field(default=60.0, ge=1)
+
     # Authentication
     jwt_algorithm: Literal["HS256", "RS256", "EdDSA"] = "HS256"
     jwt_private_key: str | None = Field(

@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.config import Settings
 from catalog.db import session_scope
+from catalog.kit.cache import ReadCache
 
 
 def get_settings(request: Request) -> Settings:
@@ -19,10 +20,18 @@ def get_settings(request: Request) -> Settings:
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async for session in session_scope(request.app.state.sessionmaker):
+        # Services register cache invalidations that run after the commit.
+        session.info["cache"] = request.app.state.cache
         yield session
 
 
+def get_read_cache(request: Request) -> ReadCache | None:
+    read_cache: ReadCache | None = request.app.state.read_cache
+    return read_cache
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ReadCacheDep = Annotated[ReadCache | None, Depends(get_read_cache)]
 # scope="function": the commit runs before the response is sent, so a failed commit is an error
 # response rather than a lost write behind a 2xx.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -84,6 +84,11 @@ class PreconditionRequired(CatalogError):
     title = "Precondition Required"
 
 
+class ServiceUnavailable(CatalogError):
+    status = 503
+    title = "Service Unavailable"
+
+
 class Unprocessable(CatalogError):
     status = 422
     title = "Unprocessable Content"

@@ -58,7 +58,11 @@ async def authenticated(principal: PrincipalDep) -> Principal:
 
 
 async def admin(principal: PrincipalDep) -> Principal:
+    """User administration: an administrator's own session. API keys act within their scopes,
+    and no scope covers user management."""
     policy.require_admin(principal)
+    if principal.api_key_id is not None:
+        raise policy.Forbidden("API keys cannot administer users")
     return principal
 
 

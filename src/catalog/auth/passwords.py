@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import anyio.to_thread
 from pwdlib import PasswordHash
+from pwdlib.exceptions import UnknownHashError
 from pwdlib.hashers.argon2 import Argon2Hasher
 from pwdlib.hashers.bcrypt import BcryptHasher
 
@@ -13,6 +14,7 @@ from catalog.config import Settings
 
 MIN_LENGTH = 10
 MAX_LENGTH = 128
+BCRYPT_MAX_BYTES = 72  # bcrypt only ever hashes this many bytes
 
 # The most common passwords of at least MIN_LENGTH characters in public breach corpora.
 COMMON_PASSWORDS = frozenset(
@@ -83,6 +85,7 @@ class Passwords:
                 BcryptHasher(),
             )
         )
+        self._bcrypt = BcryptHasher()
         self._dummy_hash = self._hash.hash("timing-equaliser-not-a-password")
 
     async def hash(self, password: str) -> str:
@@ -90,7 +93,21 @@ class Passwords:
 
     async def verify(self, password: str, password_hash: str) -> tuple[bool, str | None]:
         """(valid, new hash when the stored one uses an outdated algorithm or parameters)."""
-        return await anyio.to_thread.run_sync(self._hash.verify_and_update, password, password_hash)
+        return await anyio.to_thread.run_sync(self._verify_and_update, password, password_hash)
+
+    def _verify_and_update(self, password: str, password_hash: str) -> tuple[bool, str | None]:
+        if self._bcrypt.identify(password_hash):
+            # Imported bcrypt hashes cover only the first 72 bytes (older libraries truncated
+            # silently; bcrypt >= 5 raises instead of answering): check those bytes, and re-hash
+            # the whole password with argon2id.
+            if not self._bcrypt.verify(password.encode()[:BCRYPT_MAX_BYTES], password_hash):
+                return False, None
+            return True, self._hash.hash(password)
+        try:
+            return self._hash.verify_and_update(password, password_hash)
+        except UnknownHashError:
+            # A disabled account ("!") or a foreign format: no password matches it.
+            return False, None
 
     async def burn(self, password: str) -> None:
         """Spend the time of a real verification, so unknown accounts answer as slowly."""

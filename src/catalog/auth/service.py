@@ -22,7 +22,7 @@ from catalog.auth.schemas import ApiKeyCreate, MeUpdate, RegisterIn, UserAdminUp
 from catalog.auth.tokens import InvalidToken, TokenService
 from catalog.config import Settings
 from catalog.db import new_id, utcnow
-from catalog.errors import Conflict, NotFound, Unprocessable
+from catalog.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
 from catalog.kit.pagination import decode_cursor, encode_cursor
 from catalog.models import ApiKey, RefreshToken, Role, User
 
@@ -387,7 +387,10 @@ async def principal_for_token(auth: Auth, token: str, *, fail_open: bool) -> Pri
         )
     except Exception as exc:
         if not fail_open:
-            raise Unauthorized("Token revocation could not be checked; try again") from exc
+            raise ServiceUnavailable(
+                "Sign-in state cannot be checked right now; try again shortly",
+                headers={"Retry-After": "5"},
+            ) from exc
         log.warning("revocation_store_unavailable", error=str(exc))
         revoked = False
     if revoked:

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.brands.schemas import BrandCreate, BrandReplace, BrandUpdate
 from catalog.errors import Conflict
 from catalog.kit.crud import ensure_unique, get_or_404, unique_slug
+from catalog.kit.invalidation import BRANDS, PRODUCTS, REFS, SEARCH, invalidate
 from catalog.kit.pagination import decode_cursor, encode_cursor
 from catalog.models import Brand, Product
 
@@ -48,6 +49,7 @@ async def create(session: AsyncSession, data: BrandCreate) -> Brand:
     brand = Brand(name=data.name, slug=slug, description=data.description, logo_url=data.logo_url)
     session.add(brand)
     await session.flush()
+    invalidate(session, BRANDS, SEARCH)
     return brand
 
 
@@ -60,6 +62,8 @@ async def update(session: AsyncSession, brand: Brand, data: BrandUpdate | BrandR
     for key, value in changes.items():
         setattr(brand, key, value)
     await session.flush()
+    # Product details and search results show the brand's name.
+    invalidate(session, BRANDS, REFS, PRODUCTS, SEARCH)
     return brand
 
 
@@ -69,3 +73,4 @@ async def delete(session: AsyncSession, brand: Brand) -> None:
         raise Conflict("The brand still has products (including deleted ones); reassign them first")
     await session.delete(brand)
     await session.flush()
+    invalidate(session, BRANDS, SEARCH)

@@ -14,9 +14,10 @@ from catalog.categories.schemas import (
     CategoryReplace,
     CategoryUpdate,
 )
-from catalog.dependencies import SessionDep, SettingsDep
+from catalog.dependencies import ReadCacheDep, SessionDep, SettingsDep
 from catalog.errors import responses
 from catalog.kit.http import (
+    cached_response,
     check_if_match,
     dumps,
     etag_for,
@@ -24,6 +25,7 @@ from catalog.kit.http import (
     model_json,
     resource_response,
 )
+from catalog.kit.invalidation import CATEGORIES
 from catalog.kit.schemas import Page
 
 WRITE = [Depends(catalog_admin)]  # brands and categories: admin-only writes
@@ -48,8 +50,20 @@ async def list_categories(
 
 
 @router.get("/tree", response_model=list[CategoryNode], responses=responses(304))
-async def category_tree(request: Request, session: SessionDep) -> Response:
-    return resource_response(request, dumps(await service.tree(session)))
+async def category_tree(
+    request: Request, session: SessionDep, settings: SettingsDep, read_cache: ReadCacheDep
+) -> Response:
+    async def compute() -> bytes:
+        return dumps(await service.tree(session))
+
+    if read_cache is not None:
+        key = await read_cache.key("category_tree", [CATEGORIES], "all")
+        if key is not None:
+            value = await read_cache.fetch(
+                "category_tree", key, compute, settings.cache_ttl_seconds
+            )
+            return cached_response(request, value)
+    return resource_response(request, await compute())
 
 
 @router.post(

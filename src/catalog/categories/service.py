@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.categories.schemas import CategoryCreate, CategoryReplace, CategoryUpdate
 from catalog.errors import Conflict, DuplicateField, Unprocessable
 from catalog.kit.crud import get_or_404, unique_slug
+from catalog.kit.invalidation import CATEGORIES, PRODUCTS, REFS, SEARCH, invalidate
 from catalog.kit.pagination import decode_cursor, encode_cursor
 from catalog.models import Category, Product
 
@@ -122,6 +123,7 @@ async def create(session: AsyncSession, data: CategoryCreate) -> Category:
     )
     session.add(category)
     await session.flush()
+    invalidate(session, CATEGORIES, SEARCH)
     return category
 
 
@@ -156,6 +158,8 @@ async def update(
     for key, value in changes.items():
         setattr(category, key, value)
     await session.flush()
+    # Names appear in product details; moves change which products a category filter finds.
+    invalidate(session, CATEGORIES, REFS, PRODUCTS, SEARCH)
     return category
 
 
@@ -196,3 +200,4 @@ async def delete(session: AsyncSession, category: Category, *, reparent: bool) -
     await session.flush()
     await session.delete(category)
     await session.flush()
+    invalidate(session, CATEGORIES, REFS, PRODUCTS, SEARCH)

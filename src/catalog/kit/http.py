@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel
 
 from catalog.errors import PreconditionFailed
+from catalog.kit.cache import Cached
 
 JSON = "application/json"
 
@@ -90,3 +91,24 @@ def resource_response(
 def model_json(model: type[BaseModel], obj: object) -> bytes:
     """Validate an ORM object into `model` and serialize it to JSON bytes."""
     return model.model_validate(obj).model_dump_json().encode()
+
+
+PUBLIC_CACHE = "public, max-age=5, stale-while-revalidate=30"
+PRIVATE_CACHE = "private, no-cache"
+
+
+def cached_response(
+    request: Request, value: Cached, *, cache_control: str = PUBLIC_CACHE
+) -> Response:
+    """A prepared body from the cache; 304 when `If-None-Match` names it."""
+    headers = {"ETag": value.etag, "Cache-Control": cache_control}
+    if request.method in ("GET", "HEAD") and not_modified(request, value.etag):
+        return Response(status_code=304, headers=headers)
+    return Response(value.body, media_type=JSON, headers=headers)
+
+
+def query_fingerprint(request: Request) -> str:
+    """A stable digest of the query string (parameter order does not matter)."""
+    items = sorted(request.query_params.multi_items())
+    raw = "&".join(f"{k}={v}" for k, v in items).encode()
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()

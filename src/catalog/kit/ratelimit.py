@@ -12,6 +12,7 @@ import structlog
 from limits import RateLimitItem, parse
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.config import Settings
@@ -46,7 +47,12 @@ class RateLimitResult:
 
 
 class RateLimiter:
-    def __init__(self, settings: Settings) -> None:
+    """Strict limits (login, registration) exact in Redis through `limits`; general limits
+    counted in process and reconciled in the background (`BudgetRateLimiter`)."""
+
+    def __init__(self, settings: Settings, redis: Redis | None = None) -> None:
+        from catalog.kit.budget import BudgetRateLimiter
+
         self.enabled = settings.rate_limit_enabled
         self.fail_open = settings.rate_limit_fail_open
         storage: Storage
@@ -66,9 +72,16 @@ class RateLimiter:
         self.authenticated = parse(settings.rate_limit_authenticated)
         self.auth = parse(settings.rate_limit_auth)
         self.login_per_account = parse(settings.rate_limit_login_per_account)
+        self.budget = BudgetRateLimiter(
+            redis, settings.redis_prefix, fail_open=settings.rate_limit_fail_open
+        )
+
+    def start(self) -> None:
+        self.budget.start()
 
     async def close(self) -> None:
         """Release the storage's connections (Redis)."""
+        await self.budget.close()
         bridge = getattr(self.storage, "bridge", None)
         client = getattr(bridge, "storage", None)
         if client is not None and hasattr(client, "aclose"):
@@ -89,12 +102,22 @@ class RateLimiter:
         reset_after = max(0, math.ceil(stats.reset_time - time.time()))
         return RateLimitResult(allowed, item.amount, max(0, stats.remaining), reset_after)
 
+    async def enforce_general(self, scope: Scope, item: RateLimitItem, *identifiers: str) -> None:
+        """The general limit, without a Redis round trip on the common path."""
+        if not self.enabled:
+            return
+        self._apply(scope, item, await self.budget.hit(item, *identifiers))
+
     async def enforce(self, scope: Scope, item: RateLimitItem, *identifiers: str) -> None:
-        """Count the request and raise 429 when over the limit. The tightest result seen in
-        this request is the one reported in the response headers."""
+        """Count the request exactly and raise 429 when over the limit."""
         result = await self.hit(item, *identifiers)
         if result is None:
             return
+        self._apply(scope, item, result)
+
+    @staticmethod
+    def _apply(scope: Scope, item: RateLimitItem, result: RateLimitResult) -> None:
+        """Keep the tightest result of this request for the response headers; 429 if denied."""
         state = scope.setdefault("state", {})
         current: RateLimitResult | None = state.get("ratelimit")
         if current is None or result.remaining < current.remaining or not result.allowed:

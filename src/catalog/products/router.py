@@ -8,10 +8,21 @@ from fastapi import APIRouter, Path, Query, Request, Response
 
 from catalog.auth import policy
 from catalog.auth.dependencies import CatalogWriterDep, PrincipalDep, ProductCreatorDep
-from catalog.auth.principal import Principal
-from catalog.dependencies import SessionDep, SettingsDep
+from catalog.auth.principal import ANONYMOUS, Principal
+from catalog.dependencies import ReadCacheDep, SessionDep, SettingsDep
 from catalog.errors import responses
-from catalog.kit.http import check_if_match, dumps, etag_for, json_response, resource_response
+from catalog.kit.http import (
+    PRIVATE_CACHE,
+    PUBLIC_CACHE,
+    cached_response,
+    check_if_match,
+    dumps,
+    etag_for,
+    json_response,
+    query_fingerprint,
+    resource_response,
+)
+from catalog.kit.invalidation import PRODUCTS, REFS, product_ns, slug_ns
 from catalog.kit.schemas import Page
 from catalog.models import Product, ProductStatus
 from catalog.products import service
@@ -31,7 +42,9 @@ router = APIRouter(prefix="/products", tags=["products"])
 
 ProductId = Annotated[uuid.UUID, Path(description="Product id")]
 VariantId = Annotated[uuid.UUID, Path(description="Variant id")]
-PriceQuery = Annotated[Decimal | None, Query(ge=0, lt=Decimal("1e12"))]
+PriceQuery = Annotated[
+    Decimal | None, Query(ge=0, lt=Decimal("1e12"), max_digits=16, decimal_places=4)
+]
 
 
 def _product_body(product: Product) -> bytes:
@@ -41,6 +54,10 @@ def _product_body(product: Product) -> bytes:
 def _check_product_if_match(request: Request, product: Product) -> None:
     if "if-match" in request.headers:
         check_if_match(request, etag_for(_product_body(product)))
+
+
+def _cache_control(principal: Principal) -> str:
+    return PRIVATE_CACHE if principal.is_authenticated else PUBLIC_CACHE
 
 
 def _visible(principal: Principal, product: Product) -> Product:
@@ -64,9 +81,11 @@ async def _manageable(
 
 @router.get("", response_model=Page[ProductOut], responses=responses(422))
 async def list_products(
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     principal: PrincipalDep,
+    read_cache: ReadCacheDep,
     limit: Annotated[int | None, Query(ge=1, le=1000)] = None,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
     category_id: Annotated[
@@ -88,16 +107,24 @@ async def list_products(
         price_max=price_max,
         in_stock=in_stock,
     )
-    rows, next_cursor = await service.list_products(
-        session,
-        filters,
-        sort=sort,
-        limit=size,
-        cursor=cursor,
-        visibility=policy.product_visibility_clause(principal),
-    )
-    body = dumps({"items": [service.serialize(p) for p in rows], "next_cursor": next_cursor})
-    return json_response(body)
+
+    async def page() -> bytes:
+        rows, next_cursor = await service.list_products(
+            session,
+            filters,
+            sort=sort,
+            limit=size,
+            cursor=cursor,
+            visibility=policy.product_visibility_clause(principal),
+        )
+        return dumps({"items": [service.serialize(p) for p in rows], "next_cursor": next_cursor})
+
+    if read_cache is not None and not principal.is_authenticated:
+        key = await read_cache.key("products", [PRODUCTS, REFS], query_fingerprint(request))
+        if key is not None:
+            value = await read_cache.fetch("products", key, page, settings.cache_list_ttl_seconds)
+            return cached_response(request, value)
+    return json_response(await page(), headers={"Cache-Control": PRIVATE_CACHE})
 
 
 @router.post(
@@ -120,19 +147,50 @@ async def create_product(
 async def get_product_by_slug(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
     principal: PrincipalDep,
+    read_cache: ReadCacheDep,
     slug: Annotated[str, Path(max_length=200)],
 ) -> Response:
+    if read_cache is not None and not principal.is_authenticated:
+        key = await read_cache.key("product_slug", [slug_ns(slug), REFS], slug)
+        if key is not None:
+
+            async def compute() -> bytes:
+                return _product_body(_visible(ANONYMOUS, await service.load_by_slug(session, slug)))
+
+            value = await read_cache.fetch("product_slug", key, compute, settings.cache_ttl_seconds)
+            return cached_response(request, value)
     product = _visible(principal, await service.load_by_slug(session, slug))
-    return resource_response(request, _product_body(product))
+    return resource_response(
+        request, _product_body(product), cache_control=_cache_control(principal)
+    )
 
 
 @router.get("/{product_id}", response_model=ProductOut, responses=responses(304, 404, 422))
 async def get_product(
-    request: Request, session: SessionDep, principal: PrincipalDep, product_id: ProductId
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    principal: PrincipalDep,
+    read_cache: ReadCacheDep,
+    product_id: ProductId,
 ) -> Response:
+    """One product. Anonymous reads are served from the cache (no database query when hot);
+    `If-None-Match` with the current ETag answers 304."""
+    if read_cache is not None and not principal.is_authenticated:
+        key = await read_cache.key("product", [product_ns(product_id), REFS], str(product_id))
+        if key is not None:
+
+            async def compute() -> bytes:
+                return _product_body(_visible(ANONYMOUS, await service.load(session, product_id)))
+
+            value = await read_cache.fetch("product", key, compute, settings.cache_ttl_seconds)
+            return cached_response(request, value)
     product = _visible(principal, await service.load(session, product_id))
-    return resource_response(request, _product_body(product))
+    return resource_response(
+        request, _product_body(product), cache_control=_cache_control(principal)
+    )
 
 
 @router.put(

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
+from catalog.categories.schemas import NoNulStrings
 from catalog.kit.money import is_currency
 from catalog.kit.schemas import Description, InputModel, OutputModel, UpdateModel
 from catalog.kit.slugs import SLUG_PATTERN
@@ -16,6 +17,8 @@ MAX_VARIANTS = 100
 MAX_OPTIONS = 3
 MAX_OPTION_VALUES = 50
 MAX_ATTRIBUTES = 50
+# Integers every JSON client reads exactly; larger numbers do not survive JSONB and orjson.
+MAX_ATTRIBUTE_NUMBER = 2**53 - 1
 
 Sku = Annotated[
     str,
@@ -59,14 +62,16 @@ AttributeKey = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 AttributeValue = (
     Annotated[str, StringConstraints(max_length=500)]
     | bool
-    | int
-    | float
+    | Annotated[int, Field(ge=-MAX_ATTRIBUTE_NUMBER, le=MAX_ATTRIBUTE_NUMBER)]
+    | Annotated[
+        float, Field(ge=-MAX_ATTRIBUTE_NUMBER, le=MAX_ATTRIBUTE_NUMBER, allow_inf_nan=False)
+    ]
     | Annotated[list[Annotated[str, StringConstraints(max_length=200)]], Field(max_length=50)]
 )
 Attributes = Annotated[dict[AttributeKey, AttributeValue], Field(max_length=MAX_ATTRIBUTES)]
 
 
-class ProductOption(InputModel):
+class ProductOption(NoNulStrings, InputModel):
     name: OptionName
     values: Annotated[list[OptionValue], Field(min_length=1, max_length=MAX_OPTION_VALUES)]
 
@@ -82,15 +87,16 @@ Options = Annotated[list[ProductOption], Field(max_length=MAX_OPTIONS)]
 OptionValues = Annotated[dict[OptionName, OptionValue], Field(max_length=MAX_OPTIONS)]
 
 
-def _distinct_option_names(options: list[ProductOption] | None) -> None:
+def _distinct_option_names(options: list[ProductOption] | None) -> list[ProductOption] | None:
     if options is None:
-        return
+        return None
     names = [o.name.casefold() for o in options]
     if len(set(names)) != len(names):
         raise ValueError("option names must be distinct")
+    return options
 
 
-class VariantCreate(InputModel):
+class VariantCreate(NoNulStrings, InputModel):
     sku: Sku
     price: Price
     stock: Stock = 0
@@ -101,7 +107,7 @@ class VariantReplace(VariantCreate):
     pass
 
 
-class VariantUpdate(UpdateModel):
+class VariantUpdate(NoNulStrings, UpdateModel):
     __non_nullable__ = ("sku", "price", "stock", "option_values")
 
     sku: Sku | None = None
@@ -110,7 +116,7 @@ class VariantUpdate(UpdateModel):
     option_values: OptionValues | None = None
 
 
-class _ProductFields(InputModel):
+class _ProductFields(NoNulStrings, InputModel):
     sku: Sku
     slug: ProductSlug | None = Field(default=None, description="Generated from the name if absent")
     name: ProductName
@@ -121,6 +127,8 @@ class _ProductFields(InputModel):
     attributes: Attributes = Field(default_factory=dict)
     currency: Currency
     options: Options = Field(default_factory=list)
+
+    _distinct_options = field_validator("options")(_distinct_option_names)
 
 
 class ProductCreate(_ProductFields):
@@ -134,7 +142,6 @@ class ProductCreate(_ProductFields):
 
     @model_validator(mode="after")
     def _price_or_variants(self) -> Self:
-        _distinct_option_names(self.options)
         if self.variants is None and self.price is None:
             raise ValueError("give either 'price' (a single default variant) or 'variants'")
         if self.variants is not None and (self.price is not None or self.stock is not None):
@@ -151,7 +158,7 @@ class ProductReplace(ProductCreate):
     slug: ProductSlug
 
 
-class ProductUpdate(UpdateModel):
+class ProductUpdate(NoNulStrings, UpdateModel):
     __non_nullable__ = ("sku", "slug", "name", "status", "attributes", "currency", "options")
 
     sku: Sku | None = None
@@ -167,9 +174,10 @@ class ProductUpdate(UpdateModel):
     price: Price | None = Field(default=None, description="Only for single-variant products")
     stock: Stock | None = Field(default=None, description="Only for single-variant products")
 
+    _distinct_options = field_validator("options")(_distinct_option_names)
+
     @model_validator(mode="after")
     def _check(self) -> Self:
-        _distinct_option_names(self.options)
         for name in ("price", "stock"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"'{name}' cannot be null")

@@ -18,8 +18,9 @@ from catalog.categories.service import descendant_ids_select
 from catalog.db import utcnow
 from catalog.errors import Conflict, DuplicateField, NotFound, Unprocessable
 from catalog.kit.crud import ensure_unique, unique_slug
+from catalog.kit.invalidation import invalidate_product
 from catalog.kit.money import fits_currency, format_money
-from catalog.kit.pagination import decode_cursor, encode_cursor
+from catalog.kit.pagination import CursorError, decode_cursor, encode_cursor
 from catalog.models import Brand, Category, Product, ProductStatus, ProductVariant
 from catalog.products.schemas import (
     ProductCreate,
@@ -50,6 +51,9 @@ class ProductSort(StrEnum):
     name = "name"
     name_desc = "-name"
 
+
+# `product.total_stock` is a 32-bit integer column.
+MAX_TOTAL_STOCK = 2**31 - 1
 
 _SORT_COLUMNS: dict[str, tuple[Any, type]] = {
     "created_at": (Product.created_at, dt.datetime),
@@ -82,7 +86,11 @@ def _with_relations(stmt: Select[Product]) -> Select[Product]:
 async def load(
     session: AsyncSession, product_id: uuid.UUID, *, include_deleted: bool = False
 ) -> Product:
-    stmt = _with_relations(select(Product).where(Product.id == product_id))
+    """The product with its brand, category and variants as stored, also after a write in this
+    session (a changed `brand_id` must not leave the previous `brand` loaded)."""
+    stmt = _with_relations(select(Product).where(Product.id == product_id)).execution_options(
+        populate_existing=True
+    )
     if not include_deleted:
         stmt = stmt.where(Product.deleted_at.is_(None))
     product = (await session.execute(stmt)).unique().scalar_one_or_none()
@@ -92,6 +100,8 @@ async def load(
 
 
 async def load_by_slug(session: AsyncSession, slug: str) -> Product:
+    if "\x00" in slug:
+        raise ProductNotFound(slug)
     stmt = _with_relations(
         select(Product).where(Product.slug == slug, Product.deleted_at.is_(None))
     )
@@ -142,6 +152,7 @@ async def list_products(
 
     if cursor:
         value, last_id = decode_cursor(cursor, sort.value, kind)
+        _check_cursor_value(value)
         if descending:
             stmt = stmt.where((column < value) | ((column == value) & (Product.id < last_id)))
         else:
@@ -160,6 +171,26 @@ async def list_products(
     return rows, next_cursor
 
 
+def _check_cursor_value(value: Any) -> None:
+    """Refuse values no real cursor holds and the database cannot compare (tampered cursors)."""
+    if isinstance(value, Decimal):
+        valid = (
+            value.is_finite()
+            and 0 <= value < Decimal("1e12")
+            and value == value.quantize(Decimal("0.0001"))
+        )
+    elif isinstance(value, dt.datetime):
+        try:
+            (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+            valid = True
+        except OverflowError:
+            valid = False
+    else:
+        valid = "\x00" not in value
+    if not valid:
+        raise CursorError
+
+
 # --------------------------------------------------------------------------- serialization
 
 
@@ -170,7 +201,7 @@ def serialize_variant(variant: ProductVariant, currency: str) -> dict[str, Any]:
         "sku": variant.sku,
         "price": format_money(variant.price, currency),
         "stock": variant.stock,
-        "option_values": variant.option_values,
+        "option_values": dict(sorted(variant.option_values.items())),
         "position": variant.position,
         "version": variant.version,
         "created_at": variant.created_at,
@@ -278,12 +309,18 @@ def _options_json(options: list[ProductOption]) -> list[dict[str, Any]]:
     return [{"name": o.name, "values": list(o.values)} for o in options]
 
 
-def refresh_aggregates(product: Product) -> None:
+def refresh_aggregates(product: Product, *, loc: list[str | int] | None = None) -> None:
     """Derived fields used by filters and sorting, from the (loaded) variants."""
+    total_stock = sum(v.stock for v in product.variants)
+    if total_stock > MAX_TOTAL_STOCK:
+        raise Unprocessable(
+            f"The stock of all variants together must not exceed {MAX_TOTAL_STOCK}",
+            loc=loc or ["body", "stock"],
+        )
     prices = [v.price for v in product.variants]
     product.price_min = min(prices) if prices else Decimal(0)
     product.price_max = max(prices) if prices else Decimal(0)
-    product.total_stock = sum(v.stock for v in product.variants)
+    product.total_stock = total_stock
 
 
 # --------------------------------------------------------------------------- products
@@ -307,7 +344,10 @@ async def create(
     else:
         variant_inputs = data.variants
     for i, v in enumerate(variant_inputs):
-        _check_price(v.price, data.currency, ["body", "variants", i, "price"])
+        price_loc: list[str | int] = (
+            ["body", "price"] if data.variants is None else ["body", "variants", i, "price"]
+        )
+        _check_price(v.price, data.currency, price_loc)
         _check_option_values(options, v.option_values, ["body", "variants", i, "option_values"])
     _check_variant_set(options, variant_inputs)
     await _check_skus_free(session, [v.sku for v in variant_inputs], product_id=None)
@@ -331,14 +371,19 @@ async def create(
             for i, v in enumerate(variant_inputs)
         ],
     )
-    refresh_aggregates(product)
+    refresh_aggregates(product, loc=["body", "variants"])
     session.add(product)
     await session.flush()
+    invalidate_product(session, product.id, product.slug)
     return await load(session, product.id)
 
 
 async def _apply_product_fields(
-    session: AsyncSession, product: Product, changes: dict[str, Any]
+    session: AsyncSession,
+    product: Product,
+    changes: dict[str, Any],
+    *,
+    rename_default_variant: bool = True,
 ) -> None:
     if "brand_id" in changes or "category_id" in changes:
         await _check_references(session, changes.get("brand_id"), changes.get("category_id"))
@@ -347,7 +392,11 @@ async def _apply_product_fields(
             session, Product.sku, changes["sku"], field="sku", exclude_id=product.id
         )
         # A simple product's default variant carries the product SKU: keep them together.
-        if len(product.variants) == 1 and product.variants[0].sku == product.sku:
+        if (
+            rename_default_variant
+            and len(product.variants) == 1
+            and product.variants[0].sku == product.sku
+        ):
             await _check_skus_free(session, [changes["sku"]], product_id=product.id)
             product.variants[0].sku = changes["sku"]
     if "slug" in changes and changes["slug"] != product.slug:
@@ -399,23 +448,30 @@ def _validate_variants_against_product(product: Product) -> None:
 
 
 async def update(session: AsyncSession, product: Product, data: ProductUpdate) -> Product:
+    invalidate_product(session, product.id, product.slug)
     changes = data.changes()
     price = changes.pop("price", None)
     stock = changes.pop("stock", None)
     await _apply_product_fields(session, product, changes)
+    if price is not None:
+        _check_price(price, product.currency, ["body", "price"])
     if price is not None or stock is not None:
         _set_single_variant(product, price, stock)
     _validate_variants_against_product(product)
     refresh_aggregates(product)
     product.updated_at = utcnow()  # a variant-only change still changes the product
     await session.flush()
+    invalidate_product(session, product.id, product.slug)
     return await load(session, product.id)
 
 
 async def replace(session: AsyncSession, product: Product, data: ProductReplace) -> Product:
+    invalidate_product(session, product.id, product.slug)
     changes = data.model_dump(exclude={"price", "stock", "variants"})
     changes["options"] = _options_json(data.options)
-    await _apply_product_fields(session, product, changes)
+    await _apply_product_fields(
+        session, product, changes, rename_default_variant=data.variants is None
+    )
     if data.variants is not None:
         await _check_skus_free(session, [v.sku for v in data.variants], product_id=product.id)
         existing = {v.sku: v for v in product.variants}
@@ -429,17 +485,21 @@ async def replace(session: AsyncSession, product: Product, data: ProductReplace)
             new_variants.append(variant)
         product.variants = new_variants
     elif data.price is not None or data.stock is not None:
+        if data.price is not None:
+            _check_price(data.price, product.currency, ["body", "price"])
         _set_single_variant(product, data.price, data.stock)
     _validate_variants_against_product(product)
-    refresh_aggregates(product)
+    refresh_aggregates(product, loc=["body", "variants"] if data.variants is not None else None)
     product.updated_at = utcnow()
     await session.flush()
+    invalidate_product(session, product.id, product.slug)
     return await load(session, product.id)
 
 
 async def soft_delete(session: AsyncSession, product: Product) -> None:
     product.deleted_at = utcnow()
     await session.flush()
+    invalidate_product(session, product.id, product.slug)
 
 
 async def restore(session: AsyncSession, product_id: uuid.UUID) -> Product:
@@ -448,6 +508,7 @@ async def restore(session: AsyncSession, product_id: uuid.UUID) -> Product:
         raise Conflict("The product is not deleted")
     product.deleted_at = None
     await session.flush()
+    invalidate_product(session, product.id, product.slug)
     return await load(session, product.id)
 
 
@@ -481,6 +542,7 @@ async def add_variant(
     refresh_aggregates(product)
     product.updated_at = utcnow()
     await session.flush()
+    invalidate_product(session, product.id, product.slug)
     return variant
 
 
@@ -503,6 +565,7 @@ async def update_variant(
     refresh_aggregates(product)
     product.updated_at = utcnow()
     await session.flush()
+    invalidate_product(session, product.id, product.slug)
     return variant
 
 
@@ -513,6 +576,7 @@ async def delete_variant(session: AsyncSession, product: Product, variant: Produ
     refresh_aggregates(product)
     product.updated_at = utcnow()
     await session.flush()
+    invalidate_product(session, product.id, product.slug)
 
 
 def serialize_summary(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from decimal import Decimal
 from typing import Annotated
@@ -9,9 +10,20 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 
 from catalog.analytics.recorder import EventRecorder
 from catalog.auth.dependencies import AnalyticsReaderDep, PrincipalDep, catalog_admin
-from catalog.dependencies import SessionDep
+from catalog.db import new_id
+from catalog.dependencies import ReadCacheDep, SessionDep, SettingsDep
 from catalog.errors import Unprocessable, responses
-from catalog.kit.http import check_if_match, dumps, etag_for, json_response, resource_response
+from catalog.kit.cache import Cached
+from catalog.kit.http import (
+    cached_response,
+    check_if_match,
+    dumps,
+    etag_for,
+    json_response,
+    query_fingerprint,
+    resource_response,
+)
+from catalog.kit.invalidation import REFS, SEARCH
 from catalog.search import service
 from catalog.search.backend import SearchBackend, SearchFilters, SearchSort
 from catalog.search.query import MAX_QUERY_LENGTH
@@ -67,6 +79,8 @@ def _attribute_filters(request: Request) -> tuple[tuple[str, tuple[str, ...]], .
 async def search(
     request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    read_cache: ReadCacheDep,
     backend: BackendDep,
     recorder: RecorderDep,
     principal: PrincipalDep,
@@ -119,33 +133,71 @@ async def search(
         attributes=attributes,
     )
     session_id = request.headers.get("x-session-id")
-    body = await service.search(
-        session,
-        backend,
+    started = time.perf_counter()
+
+    async def compute() -> tuple[bytes, str]:
+        body, total = await service.run_search(
+            session,
+            backend,
+            q=q,
+            filters=filters,
+            sort=sort,
+            page=page,
+            page_size=page_size,
+            facet_attributes=tuple(facets),
+        )
+        return dumps(body), str(total)
+
+    value: Cached | None = None
+    if read_cache is not None:
+        # Results are the same for every caller: only active products are searchable.
+        key = await read_cache.key("search", [SEARCH, REFS], query_fingerprint(request))
+        if key is not None:
+            value = await read_cache.fetch("search", key, compute, settings.cache_list_ttl_seconds)
+    if value is None:
+        body, meta = await compute()
+        value = Cached(body=body, etag="", meta=meta)
+    search_id = new_id()
+    service.record_search(
         recorder,
+        search_id=search_id,
         q=q,
         filters=filters,
         sort=sort,
-        page=page,
-        page_size=page_size,
-        facet_attributes=tuple(facets),
+        result_count=int(value.meta or 0),
+        latency_ms=round((time.perf_counter() - started) * 1000, 3),
         user_id=principal.user_id,
         session_id=session_id[:64] if session_id else None,
     )
-    return json_response(dumps(body))
+    # The cached answer is shared; each response gets its own search_id for click tracking.
+    payload = value.body[:-1] + b',"search_id":"' + str(search_id).encode() + b'"}'
+    return json_response(payload, headers={"Cache-Control": "no-store"})
 
 
 @router.get("/suggest", response_model=SuggestResponse, responses=responses(422))
 async def suggest(
+    request: Request,
     session: SessionDep,
+    settings: SettingsDep,
+    read_cache: ReadCacheDep,
     backend: BackendDep,
     q: Annotated[str, Query(min_length=1, max_length=100)],
     limit: Annotated[int, Query(ge=1, le=10)] = 10,
 ) -> Response:
     """Autocomplete: product names, brands, categories and popular searches for a prefix."""
-    suggestions = await backend.suggest(session, q, limit)
-    body = {"suggestions": [{"text": s.text, "kind": s.kind, "id": s.id} for s in suggestions]}
-    return json_response(dumps(body))
+
+    async def compute() -> bytes:
+        suggestions = await backend.suggest(session, q, limit)
+        return dumps(
+            {"suggestions": [{"text": s.text, "kind": s.kind, "id": s.id} for s in suggestions]}
+        )
+
+    if read_cache is not None:
+        key = await read_cache.key("suggest", [SEARCH], query_fingerprint(request))
+        if key is not None:
+            value = await read_cache.fetch("suggest", key, compute, settings.cache_list_ttl_seconds)
+            return cached_response(request, value)
+    return json_response(await compute())
 
 
 @router.post("/click", status_code=202, responses=responses(422))
@@ -224,8 +276,7 @@ async def replace_synonym(
 async def delete_synonym(request: Request, session: SessionDep, synonym_id: uuid.UUID) -> Response:
     row = await service.get_synonym(session, synonym_id)
     check_if_match(request, etag_for(dumps(service.synonym_out(row))))
-    await session.delete(row)
-    await session.flush()
+    await service.delete_synonym(session, row)
     return Response(status_code=204)
 
 

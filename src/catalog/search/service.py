@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 from typing import Any
 
@@ -13,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.analytics.recorder import EventRecorder
 from catalog.db import new_id, utcnow
 from catalog.errors import NotFound
+from catalog.kit.invalidation import SEARCH, invalidate
 from catalog.models import SearchClick, SearchEvent, SearchSynonym
 from catalog.products.service import serialize_summary
 from catalog.search.backend import SearchBackend, SearchFilters, SearchRequest, SearchSort
-from catalog.search.query import apply_synonyms, parse_query
+from catalog.search.query import apply_synonyms, normalize_query, parse_query
 from catalog.search.schemas import SynonymIn
 
 # --------------------------------------------------------------------------- synonyms
@@ -69,6 +69,7 @@ async def create_synonym(session: AsyncSession, data: SynonymIn) -> SearchSynony
     _apply_synonym(row, data)
     session.add(row)
     await session.flush()
+    invalidate(session, SEARCH)
     return row
 
 
@@ -84,7 +85,14 @@ async def update_synonym(
 ) -> SearchSynonym:
     _apply_synonym(row, data)
     await session.flush()
+    invalidate(session, SEARCH)
     return row
+
+
+async def delete_synonym(session: AsyncSession, row: SearchSynonym) -> None:
+    await session.delete(row)
+    await session.flush()
+    invalidate(session, SEARCH)
 
 
 async def list_synonyms(session: AsyncSession) -> list[SearchSynonym]:
@@ -95,10 +103,9 @@ async def list_synonyms(session: AsyncSession) -> list[SearchSynonym]:
 # --------------------------------------------------------------------------- search
 
 
-async def search(
+async def run_search(
     session: AsyncSession,
     backend: SearchBackend,
-    recorder: EventRecorder | None,
     *,
     q: str | None,
     filters: SearchFilters,
@@ -106,10 +113,8 @@ async def search(
     page: int,
     page_size: int,
     facet_attributes: tuple[str, ...],
-    user_id: uuid.UUID | None,
-    session_id: str | None,
-) -> dict[str, Any]:
-    started = time.perf_counter()
+) -> tuple[dict[str, Any], int]:
+    """The search answer (without its `search_id`) and the total number of results."""
     query = parse_query(q)
     if not query.empty:
         apply_synonyms(query, await synonym_rules(session))
@@ -127,23 +132,7 @@ async def search(
         facet_attributes=facet_attributes,
     )
     result = await backend.search(session, request)
-    search_id = new_id()
-    latency_ms = round((time.perf_counter() - started) * 1000, 3)
-    if recorder is not None:
-        recorder.record(
-            SearchEvent.__table__,  # type: ignore[arg-type]
-            {
-                "id": search_id,
-                "query": query.text[:200],
-                "filters": _filters_json(filters, request.sort),
-                "result_count": result.total,
-                "latency_ms": latency_ms,
-                "user_id": user_id,
-                "session_id": session_id,
-                "created_at": utcnow(),
-            },
-        )
-    return {
+    body = {
         "items": [serialize_summary(row) for row in result.rows],
         "total": result.total,
         "page": page,
@@ -151,8 +140,39 @@ async def search(
         "facets": result.facets,
         "did_you_mean": query.did_you_mean,
         "partial": result.partial,
-        "search_id": search_id,
     }
+    return body, result.total
+
+
+def record_search(
+    recorder: EventRecorder | None,
+    *,
+    search_id: uuid.UUID,
+    q: str | None,
+    filters: SearchFilters,
+    sort: SearchSort | None,
+    result_count: int,
+    latency_ms: float,
+    user_id: uuid.UUID | None,
+    session_id: str | None,
+) -> None:
+    if recorder is None:
+        return
+    text = normalize_query(q)
+    effective = sort or (SearchSort.relevance if text else SearchSort.popularity)
+    recorder.record(
+        SearchEvent.__table__,  # type: ignore[arg-type]
+        {
+            "id": search_id,
+            "query": text[:200],
+            "filters": _filters_json(filters, effective),
+            "result_count": result_count,
+            "latency_ms": latency_ms,
+            "user_id": user_id,
+            "session_id": session_id,
+            "created_at": utcnow(),
+        },
+    )
 
 
 def _filters_json(filters: SearchFilters, sort: SearchSort) -> dict[str, Any]:

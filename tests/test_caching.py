@@ -1,0 +1,294 @@
+"""Response caching: hits without database work, exact invalidation across app instances,
+304 revalidation from the cache, stampede protection, and degradation when Redis is away."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from catalog.app import create_app
+from catalog.config import Settings
+from catalog.kit.cache import RedisCache
+from catalog.models import Role
+from tests.conftest import Backend, make_account, make_client
+from tests.factories import API
+
+
+def cached_settings(backend: Backend, **overrides: Any) -> Settings:
+    return backend.settings.model_copy(update={"cache_enabled": True, **overrides})
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        cache = app.state.cache
+        if isinstance(cache, RedisCache):
+            for _ in range(200):  # the invalidation listener subscribes in the background
+                if cache._listening:
+                    break
+                await asyncio.sleep(0.01)
+        yield app
+
+
+@pytest.fixture
+async def pair(backend: Backend, app: FastAPI) -> AsyncIterator[tuple[FastAPI, FastAPI]]:
+    """Two instances sharing PostgreSQL and Redis, like two workers. The embedded profile is one
+    process by design (its cache lives in memory), so there both are the same instance.
+    The `app` fixture cleans the tables afterwards."""
+    settings = cached_settings(backend)
+    if backend.profile == "embedded":
+        async with running(settings) as only:
+            yield only, only
+        return
+    async with running(settings) as a, running(settings) as b:
+        yield a, b
+
+
+def count_queries(engine: AsyncEngine) -> tuple[list[str], Callable[[], None]]:
+    statements: list[str] = []
+
+    def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    return statements, lambda: event.remove(engine.sync_engine, "before_cursor_execute", before)
+
+
+async def settle(app: FastAPI, seen_before: int) -> None:
+    """Wait until `app` has processed the invalidation published by the other instance."""
+    cache = app.state.cache
+    if not isinstance(cache, RedisCache):
+        return
+    deadline = time.monotonic() + 2
+    while cache.invalidations_seen <= seen_before and time.monotonic() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.005)
+    assert cache.invalidations_seen > seen_before, "invalidation not received"
+
+
+def seen(app: FastAPI) -> int:
+    cache = app.state.cache
+    return cache.invalidations_seen if isinstance(cache, RedisCache) else 0
+
+
+async def admin_client(app: FastAPI) -> httpx.AsyncClient:
+    account = await make_account(app, Role.admin)
+    return make_client(app, account.headers)
+
+
+async def make_product(admin: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
+    body = {"sku": "C-1", "name": "Cache Chair", "currency": "USD", "price": "10.00"}
+    body |= {"stock": 3, "status": "active", **fields}
+    r = await admin.post(f"{API}/products", json=body)
+    assert r.status_code == 201, r.text
+    data: dict[str, Any] = r.json()
+    return data
+
+
+class TestHits:
+    async def test_second_anonymous_read_makes_no_query(
+        self, pair: tuple[FastAPI, FastAPI]
+    ) -> None:
+        a, _ = pair
+        async with await admin_client(a) as admin, make_client(a) as anon:
+            product = await make_product(admin)
+            first = await anon.get(f"{API}/products/{product['id']}")
+            assert first.status_code == 200
+            statements, stop = count_queries(a.state.engine)
+            try:
+                second = await anon.get(f"{API}/products/{product['id']}")
+                revalidated = await anon.get(
+                    f"{API}/products/{product['id']}",
+                    headers={"If-None-Match": first.headers["etag"]},
+                )
+            finally:
+                stop()
+            assert second.status_code == 200
+            assert second.content == first.content
+            assert second.headers["etag"] == first.headers["etag"]
+            assert "public" in second.headers["cache-control"]
+            assert revalidated.status_code == 304
+            assert revalidated.content == b""
+            assert statements == []
+
+    async def test_authenticated_reads_are_private(self, pair: tuple[FastAPI, FastAPI]) -> None:
+        a, _ = pair
+        async with await admin_client(a) as admin:
+            product = await make_product(admin)
+            r = await admin.get(f"{API}/products/{product['id']}")
+            assert r.status_code == 200
+            assert r.headers["cache-control"].startswith("private")
+
+    async def test_drafts_are_never_served_from_the_cache(
+        self, pair: tuple[FastAPI, FastAPI]
+    ) -> None:
+        a, _ = pair
+        async with await admin_client(a) as admin, make_client(a) as anon:
+            product = await make_product(admin, status="draft")
+            for _ in range(2):
+                assert (await anon.get(f"{API}/products/{product['id']}")).status_code == 404
+
+    async def test_concurrent_misses_load_once(self, pair: tuple[FastAPI, FastAPI]) -> None:
+        a, _ = pair
+        async with await admin_client(a) as admin, make_client(a) as anon:
+            product = await make_product(admin)
+            statements, stop = count_queries(a.state.engine)
+            try:
+                responses = await asyncio.gather(
+                    *[anon.get(f"{API}/products/{product['id']}") for _ in range(10)]
+                )
+            finally:
+                stop()
+            assert {r.status_code for r in responses} == {200}
+            product_selects = [
+                s
+                for s in statements
+                if s.lstrip().upper().startswith("SELECT") and "FROM product" in s
+            ]
+            # One load of the product (and one of its variants), not ten.
+            assert 1 <= len(product_selects) <= 2
+
+
+class TestFreshAcrossInstances:
+    """A write through instance A is never served stale by instance B."""
+
+    async def test_product_detail_by_id_and_slug(self, pair: tuple[FastAPI, FastAPI]) -> None:
+        a, b = pair
+        async with await admin_client(a) as admin, make_client(b) as reader:
+            product = await make_product(admin)
+            pid = product["id"]
+            assert (await reader.get(f"{API}/products/{pid}")).json()["name"] == "Cache Chair"
+            by_slug = await reader.get(f"{API}/products/by-slug/{product['slug']}")
+            assert by_slug.json()["price_min"] == "10.00"
+            before = seen(b)
+            r = await admin.patch(
+                f"{API}/products/{pid}", json={"name": "Renamed", "price": "12.50"}
+            )
+            assert r.status_code == 200
+            await settle(b, before)
+            fresh = (await reader.get(f"{API}/products/{pid}")).json()
+            assert fresh["name"] == "Renamed"
+            assert fresh["price_min"] == "12.50"
+            slug_fresh = (await reader.get(f"{API}/products/by-slug/{product['slug']}")).json()
+            assert slug_fresh["price_min"] == "12.50"
+
+    async def test_variant_write_and_delete(self, pair: tuple[FastAPI, FastAPI]) -> None:
+        a, b = pair
+        async with await admin_client(a) as admin, make_client(b) as reader:
+            product = await make_product(admin)
+            pid = product["id"]
+            variant = product["variants"][0]
+            assert (await reader.get(f"{API}/products/{pid}")).json()["total_stock"] == 3
+            before = seen(b)
+            r = await admin.patch(
+                f"{API}/products/{pid}/variants/{variant['id']}", json={"stock": 0}
+            )
+            assert r.status_code == 200
+            await settle(b, before)
+            assert (await reader.get(f"{API}/products/{pid}")).json()["in_stock"] is False
+            before = seen(b)
+            assert (await admin.delete(f"{API}/products/{pid}")).status_code == 204
+            await settle(b, before)
+            assert (await reader.get(f"{API}/products/{pid}")).status_code == 404
+
+    async def test_lists_search_and_suggest(self, pair: tuple[FastAPI, FastAPI]) -> None:
+        a, b = pair
+        async with await admin_client(a) as admin, make_client(b) as reader:
+            await make_product(admin, sku="L-1", name="Walnut Stool")
+            listing = await reader.get(f"{API}/products", params={"limit": 10})
+            assert [p["name"] for p in listing.json()["items"]] == ["Walnut Stool"]
+            found = await reader.get(f"{API}/search", params={"q": "walnut"})
+            assert found.json()["total"] == 1
+            suggested = await reader.get(f"{API}/search/suggest", params={"q": "walnu"})
+            assert [s["text"] for s in suggested.json()["suggestions"]] == ["Walnut Stool"]
+            before = seen(b)
+            await make_product(admin, sku="L-2", name="Walnut Bench")
+            await settle(b, before)
+            listing = await reader.get(f"{API}/products", params={"limit": 10})
+            assert {p["name"] for p in listing.json()["items"]} == {"Walnut Stool", "Walnut Bench"}
+            assert (await reader.get(f"{API}/search", params={"q": "walnut"})).json()["total"] == 2
+            suggested = await reader.get(f"{API}/search/suggest", params={"q": "walnu"})
+            assert len(suggested.json()["suggestions"]) == 2
+
+    async def test_search_gets_a_new_search_id_each_time(
+        self, pair: tuple[FastAPI, FastAPI]
+    ) -> None:
+        a, _ = pair
+        async with await admin_client(a) as admin, make_client(a) as anon:
+            await make_product(admin, name="Teak Table")
+            one = (await anon.get(f"{API}/search", params={"q": "teak"})).json()
+            two = (await anon.get(f"{API}/search", params={"q": "teak"})).json()
+            assert one["search_id"] != two["search_id"]
+            assert one["items"] == two["items"]
+            await a.state.recorder.flush()
+
+    async def test_brand_rename_refreshes_product_details(
+        self, pair: tuple[FastAPI, FastAPI]
+    ) -> None:
+        a, b = pair
+        async with await admin_client(a) as admin, make_client(b) as reader:
+            brand = (await admin.post(f"{API}/brands", json={"name": "Old Brand"})).json()
+            product = await make_product(admin, brand_id=brand["id"])
+            detail = await reader.get(f"{API}/products/{product['id']}")
+            assert detail.json()["brand"]["name"] == "Old Brand"
+            brands = await reader.get(f"{API}/brands")
+            assert [x["name"] for x in brands.json()["items"]] == ["Old Brand"]
+            before = seen(b)
+            r = await admin.patch(f"{API}/brands/{brand['id']}", json={"name": "New Brand"})
+            assert r.status_code == 200
+            await settle(b, before)
+            detail = await reader.get(f"{API}/products/{product['id']}")
+            assert detail.json()["brand"]["name"] == "New Brand"
+            brands = await reader.get(f"{API}/brands")
+            assert [x["name"] for x in brands.json()["items"]] == ["New Brand"]
+
+    async def test_category_tree(self, pair: tuple[FastAPI, FastAPI]) -> None:
+        a, b = pair
+        async with await admin_client(a) as admin, make_client(b) as reader:
+            await admin.post(f"{API}/categories", json={"name": "Garden"})
+            tree = await reader.get(f"{API}/categories/tree")
+            assert [c["name"] for c in tree.json()] == ["Garden"]
+            etag = tree.headers["etag"]
+            assert (
+                await reader.get(f"{API}/categories/tree", headers={"If-None-Match": etag})
+            ).status_code == 304
+            before = seen(b)
+            await admin.post(f"{API}/categories", json={"name": "Attic"})
+            await settle(b, before)
+            tree = await reader.get(f"{API}/categories/tree", headers={"If-None-Match": etag})
+            assert tree.status_code == 200
+            assert [c["name"] for c in tree.json()] == ["Attic", "Garden"]
+
+
+class TestRedisAway:
+    async def test_reads_work_without_redis(self, backend: Backend, app: FastAPI) -> None:
+        if backend.profile != "production":
+            pytest.skip("the embedded profile has no Redis")
+        async with await admin_client(app) as admin:
+            product = await make_product(admin)
+        settings = cached_settings(
+            backend, redis_url="redis://127.0.0.1:1/0", rate_limit_fail_open=True
+        )
+        async with running(settings) as broken:
+            account = await make_account(broken, Role.admin)
+            async with make_client(broken) as anon, make_client(broken, account.headers) as admin:
+                for _ in range(2):
+                    r = await anon.get(f"{API}/products/{product['id']}")
+                    assert r.status_code == 200
+                    assert r.json()["name"] == "Cache Chair"
+                found = await anon.get(f"{API}/search", params={"q": "chair"})
+                assert found.json()["total"] == 1
+                assert (await admin.get(f"{API}/products/{product['id']}")).status_code == 200
+                # Token revocation cannot be checked: writes are refused, not let through.
+                r = await admin.patch(f"{API}/products/{product['id']}", json={"name": "X"})
+                assert r.status_code == 503
+                assert r.headers["retry-after"] == "5"
