@@ -75,7 +75,7 @@ async def _production_available() -> str | None:
     return None
 
 
-def test_settings(**overrides: Any) -> Settings:
+def make_settings(**overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "environment": "test",
         "secret_key": TEST_SECRET,
@@ -107,7 +107,7 @@ async def backend(
         path: Path = tmp_path_factory.mktemp("db") / "catalog.db"
         url = f"sqlite+aiosqlite:///{path}"
         await asyncio.to_thread(run_migrations, url)
-        yield Backend(profile, test_settings(database_url=url, media_root=path.parent / "media"))
+        yield Backend(profile, make_settings(database_url=url, media_root=path.parent / "media"))
         return
 
     problem = await _production_available()
@@ -123,7 +123,7 @@ async def backend(
         await admin.close()
     url = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{db_name}"
     await asyncio.to_thread(run_migrations, url)
-    settings = test_settings(
+    settings = make_settings(
         database_url=url,
         redis_url=REDIS_URL,
         redis_prefix=f"catalog-test-{run_id}:",
@@ -157,7 +157,8 @@ async def _truncate(engine: AsyncEngine) -> None:
         if conn.dialect.name == "postgresql":
             await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
         else:
-            await conn.execute(text("UPDATE category SET parent_id = NULL"))
+            # Distinct slugs first: two children may share one, and roots must not.
+            await conn.execute(text("UPDATE category SET parent_id = NULL, slug = lower(hex(id))"))
             for table in tables:
                 await conn.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - our table names
 

@@ -147,7 +147,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_age=600,
         )
     app.add_middleware(
-        SecurityHeadersMiddleware, hsts=settings.environment == Environment.production
+        SecurityHeadersMiddleware,
+        hsts=settings.environment == Environment.production,
+        trusted=app.state.trusted_proxies,
     )
     app.add_middleware(RequestContextMiddleware)
     return app

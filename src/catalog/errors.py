@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -146,6 +146,8 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 _SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: ([\w.]+)")
+# Unique indexes on expressions, whose names do not end with the field.
+_INDEX_FIELDS = {"uq_user_account_email_lower": "email"}
 
 
 def unique_violation_field(exc: IntegrityError) -> str | None:
@@ -154,6 +156,8 @@ def unique_violation_field(exc: IntegrityError) -> str | None:
     constraint = getattr(orig, "constraint_name", None) or getattr(
         getattr(orig, "__cause__", None), "constraint_name", None
     )
+    if constraint in _INDEX_FIELDS:
+        return _INDEX_FIELDS[constraint]
     if constraint:
         for prefix in ("uq_", "ix_"):
             if constraint.startswith(prefix):
@@ -162,6 +166,8 @@ def unique_violation_field(exc: IntegrityError) -> str | None:
     match = _SQLITE_UNIQUE.search(str(orig))
     if match:
         return match.group(1).split(".")[-1]
+    if "index 'uq_user_account_email_lower'" in str(orig):
+        return "email"
     return None
 
 
@@ -206,6 +212,12 @@ def install_error_handlers(app: FastAPI) -> None:
         return problem_response(
             409, detail="The resource was modified concurrently; fetch it again and retry"
         )
+
+    @app.exception_handler(DataError)
+    async def _data_error(_request: Request, exc: DataError) -> Response:
+        # Values the database refuses (out of range, bad encoding) that validation let through.
+        log.warning("data_error", error=str(exc.orig)[:300])
+        return problem_response(422, detail="A value is out of range or not acceptable")
 
     @app.exception_handler(IntegrityError)
     async def _integrity(_request: Request, exc: IntegrityError) -> Response:

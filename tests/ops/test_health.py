@@ -20,7 +20,7 @@ import catalog.logging as catalog_logging
 from catalog.app import create_app
 from catalog.config import Settings
 from tests.conftest import Backend
-from tests.conftest import test_settings as make_settings
+from tests.conftest import make_settings as make_settings
 
 UNREACHABLE_PG = "postgresql+asyncpg://postgres@127.0.0.1:1/catalog"
 UNREACHABLE_REDIS = "redis://127.0.0.1:1/0"

@@ -35,16 +35,25 @@ async def get_principal(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
 ) -> Principal:
-    if bearer is not None and api_key is not None:
-        raise policy.Unauthorized("Send either a bearer token or an API key, not both")
-    if bearer is not None:
-        # Reads stay available when the revocation store is down; writes do not.
-        fail_open = request.method in ("GET", "HEAD", "OPTIONS")
-        principal = await service.principal_for_token(auth, bearer.credentials, fail_open=fail_open)
-    elif api_key is not None:
-        principal = await service.principal_for_api_key(session, api_key)
-    else:
-        principal = ANONYMOUS
+    try:
+        if bearer is not None and api_key is not None:
+            raise policy.Unauthorized("Send either a bearer token or an API key, not both")
+        if bearer is not None:
+            # Reads stay available when the revocation store is down; writes do not.
+            fail_open = request.method in ("GET", "HEAD", "OPTIONS")
+            principal = await service.principal_for_token(
+                auth, bearer.credentials, fail_open=fail_open
+            )
+        elif api_key is not None:
+            principal = await service.principal_for_api_key(session, api_key)
+        else:
+            principal = ANONYMOUS
+    except policy.Unauthorized:
+        # Guessing tokens or keys is throttled like guessing passwords.
+        limiter = get_rate_limiter(request)
+        ip = client_ip(request.scope, request.app.state.trusted_proxies)
+        await limiter.enforce(request.scope, limiter.auth, "bad-credentials", ip)
+        raise
     request.scope.setdefault("state", {})["principal"] = principal
     return principal
 

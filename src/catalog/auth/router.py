@@ -15,6 +15,7 @@ from catalog.auth.dependencies import (
     get_rate_limiter,
 )
 from catalog.auth.policy import Forbidden
+from catalog.auth.principal import Principal
 from catalog.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
@@ -170,6 +171,11 @@ async def update_user(
 # --------------------------------------------------------------------------- API keys
 
 
+def _no_api_key(principal: Principal) -> None:
+    if principal.api_key_id is not None:
+        raise Forbidden("API keys cannot manage API keys; use a signed-in session")
+
+
 @api_keys_router.post(
     "", status_code=201, response_model=ApiKeyCreated, responses=responses(401, 403, 422)
 )
@@ -186,30 +192,33 @@ async def create_api_key(
     )
 
 
-@api_keys_router.get("", response_model=list[ApiKeyOut], responses=responses(401, 422))
+@api_keys_router.get("", response_model=list[ApiKeyOut], responses=responses(401, 403, 422))
 async def list_api_keys(
     session: SessionDep,
     principal: AuthenticatedDep,
     all_owners: Annotated[bool, Query(description="Admins: keys of every owner")] = False,
 ) -> Response:
+    _no_api_key(principal)
     keys = await service.list_api_keys(session, principal, all_owners=all_owners)
     return json_response(dumps([ApiKeyOut.model_validate(k).model_dump(mode="json") for k in keys]))
 
 
-@api_keys_router.get("/{key_id}", response_model=ApiKeyOut, responses=responses(401, 404, 422))
+@api_keys_router.get("/{key_id}", response_model=ApiKeyOut, responses=responses(401, 403, 404, 422))
 async def get_api_key(
     session: SessionDep, principal: AuthenticatedDep, key_id: uuid.UUID
 ) -> Response:
+    _no_api_key(principal)
     return json_response(
         model_json(ApiKeyOut, await service.get_api_key(session, principal, key_id))
     )
 
 
-@api_keys_router.delete("/{key_id}", status_code=204, responses=responses(401, 404, 422))
+@api_keys_router.delete("/{key_id}", status_code=204, responses=responses(401, 403, 404, 422))
 async def revoke_api_key(
     session: SessionDep, principal: AuthenticatedDep, key_id: uuid.UUID
 ) -> Response:
     """Revoke a key: it is refused at once by every worker."""
+    _no_api_key(principal)
     await service.revoke_api_key(session, await service.get_api_key(session, principal, key_id))
     return Response(status_code=204)
 
@@ -223,8 +232,7 @@ async def rotate_api_key(
     session: SessionDep, principal: AuthenticatedDep, key_id: uuid.UUID
 ) -> Response:
     """Issue a new secret for the key; the old one stops working at once."""
-    if principal.api_key_id is not None:
-        raise Forbidden("API keys cannot rotate API keys")
+    _no_api_key(principal)
     key, secret = await service.rotate_api_key(
         session, await service.get_api_key(session, principal, key_id)
     )

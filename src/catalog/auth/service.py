@@ -231,6 +231,8 @@ async def update_me(session: AsyncSession, auth: Auth, user: User, data: MeUpdat
             raise Unprocessable("old_password is incorrect", loc=["body", "old_password"])
         _check_password(changes["password"], user.email, ["body", "password"])
         user.password_hash = await auth.passwords.hash(changes["password"])
+        # A new password signs the account out everywhere, this session included.
+        await end_all_sessions(session, auth, user.id)
     await session.flush()
     return user
 

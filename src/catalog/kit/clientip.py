@@ -39,3 +39,14 @@ def client_ip(scope: Scope, trusted: list[Network]) -> str:
             except ValueError:
                 return peer
     return forwarded[0] if forwarded else peer
+
+
+def forwarded_proto(scope: Scope, trusted: list[Network]) -> str | None:
+    """`X-Forwarded-Proto` when the peer is a trusted proxy, else None."""
+    client = scope.get("client")
+    if not trusted or not client or not _trusted(client[0], trusted):
+        return None
+    for name, value in scope.get("headers", []):
+        if name == b"x-forwarded-proto":
+            return str(value.decode("latin-1")).split(",")[0].strip().lower()
+    return None

@@ -54,8 +54,9 @@ async def unique_slug(
     max_length: int = 180,
     extra: list[Any] | None = None,
 ) -> str:
-    """A slug derived from `source`, suffixed -2, -3, ... until it is free."""
-    base = slugify(source, max_length=max_length)
+    """A slug derived from `source`, suffixed -2, -3, ... until it is free (the base leaves
+    room for the suffix within `max_length`)."""
+    base = slugify(source, max_length=max_length - 8)
     stmt = select(column).where((column == base) | column.like(f"{base}-%"))
     for clause in extra or []:
         stmt = stmt.where(clause)

@@ -13,16 +13,35 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     UrlConstraints,
+    field_validator,
     model_validator,
 )
 
 from catalog.kit.slugs import SLUG_PATTERN
 
 
+def has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(has_nul(k) or has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_nul(v) for v in value)
+    return False
+
+
 class InputModel(BaseModel):
-    """Request bodies: unknown fields are refused, strings are trimmed."""
+    """Request bodies: unknown fields are refused, strings are trimmed, and NUL characters are
+    refused everywhere (PostgreSQL text cannot store them)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if has_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 class UpdateModel(InputModel):

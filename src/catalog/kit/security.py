@@ -6,12 +6,17 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.errors import problem_response
+from catalog.kit.clientip import Network, forwarded_proto
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, *, hsts: bool) -> None:
+    """`hsts`: send Strict-Transport-Security on HTTPS requests, recognised by the request's own
+    scheme or by `X-Forwarded-Proto: https` from a trusted proxy."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool, trusted: list[Network] | None = None) -> None:
         self.app = app
         self.hsts = hsts
+        self.trusted = trusted or []
         self.headers = [
             (b"x-content-type-options", b"nosniff"),
             (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -23,7 +28,9 @@ class SecurityHeadersMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        https = scope.get("scheme") == "https"
+        https = scope.get("scheme") == "https" or (
+            self.hsts and forwarded_proto(scope, self.trusted) == "https"
+        )
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":

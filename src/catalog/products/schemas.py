@@ -7,7 +7,6 @@ from typing import Annotated, Any, Self
 
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
-from catalog.categories.schemas import NoNulStrings
 from catalog.kit.money import is_currency
 from catalog.kit.schemas import Description, InputModel, OutputModel, UpdateModel
 from catalog.kit.slugs import SLUG_PATTERN
@@ -71,7 +70,7 @@ AttributeValue = (
 Attributes = Annotated[dict[AttributeKey, AttributeValue], Field(max_length=MAX_ATTRIBUTES)]
 
 
-class ProductOption(NoNulStrings, InputModel):
+class ProductOption(InputModel):
     name: OptionName
     values: Annotated[list[OptionValue], Field(min_length=1, max_length=MAX_OPTION_VALUES)]
 
@@ -96,7 +95,7 @@ def _distinct_option_names(options: list[ProductOption] | None) -> list[ProductO
     return options
 
 
-class VariantCreate(NoNulStrings, InputModel):
+class VariantCreate(InputModel):
     sku: Sku
     price: Price
     stock: Stock = 0
@@ -107,7 +106,7 @@ class VariantReplace(VariantCreate):
     pass
 
 
-class VariantUpdate(NoNulStrings, UpdateModel):
+class VariantUpdate(UpdateModel):
     __non_nullable__ = ("sku", "price", "stock", "option_values")
 
     sku: Sku | None = None
@@ -116,7 +115,7 @@ class VariantUpdate(NoNulStrings, UpdateModel):
     option_values: OptionValues | None = None
 
 
-class _ProductFields(NoNulStrings, InputModel):
+class _ProductFields(InputModel):
     sku: Sku
     slug: ProductSlug | None = Field(default=None, description="Generated from the name if absent")
     name: ProductName
@@ -158,7 +157,7 @@ class ProductReplace(ProductCreate):
     slug: ProductSlug
 
 
-class ProductUpdate(NoNulStrings, UpdateModel):
+class ProductUpdate(UpdateModel):
     __non_nullable__ = ("sku", "slug", "name", "status", "attributes", "currency", "options")
 
     sku: Sku | None = None

@@ -10,8 +10,9 @@ shape) as SQLAlchemy Core; each engine supplies only its full-text pieces:
 
 Ranking, in order: number of query terms matched (all-terms first; partial matches are only used
 when nothing matches every term), the query as a phrase in the name, field tier per term
-(name 3 > brand/category 2 > description/attributes 1), any phrase match, text rank,
-popularity.
+(name 3 > brand/category 2 > description/attributes 1), any phrase match, popularity, text rank.
+Popularity comes before the engines' text scores: `bm25` is length-normalised and `ts_rank` is
+not, so letting them decide ties would make the two engines order the same catalog differently.
 """
 
 from __future__ import annotations
@@ -205,7 +206,7 @@ class SearchBackend:
     def _sort_order(self, request: SearchRequest) -> list[Any]:
         sort = request.sort
         if sort == SearchSort.relevance and not request.query.empty:
-            return [*self._relevance_order(request.query), Product.popularity.desc(), Product.id]
+            return [*self._relevance_order(request.query), Product.id]
         if sort == SearchSort.price_asc:
             return [Product.price_min.asc(), Product.id]
         if sort == SearchSort.price_desc:
@@ -444,34 +445,43 @@ class SearchBackend:
         if not vocabulary_only and await self.term_matches(session, word):
             return None
         candidates = await self._correction_candidates(session, word)
-        best: tuple[float, str] | None = None
-        for candidate in candidates:
+        allowed = 1 if len(word) <= 5 else 2
+        close: list[tuple[int, float, str]] = []
+        for candidate in set(candidates):
             if candidate == word:
-                return None
-            score = DamerauLevenshtein.normalized_similarity(word, candidate)
+                if vocabulary_only:
+                    return None
+                continue  # a known word, but no visible product has it
             distance = DamerauLevenshtein.distance(word, candidate)
-            allowed = 1 if len(word) <= 5 else 2
-            if distance <= allowed and (best is None or score > best[0]):
-                best = (score, candidate)
-        return best[1] if best else None
+            if distance <= allowed:
+                score = DamerauLevenshtein.normalized_similarity(word, candidate)
+                close.append((distance, -score, candidate))
+        # The vocabulary also holds words of draft, archived and deleted products (and, on
+        # PostgreSQL, words no product has any more): only suggest a word that finds something.
+        for _distance, _score, candidate in sorted(close)[:5]:
+            if await self.term_matches(session, candidate):
+                return candidate
+        return None
 
     # ------------------------------------------------------------------ suggestions
     async def suggest(self, session: AsyncSession, q: str, limit: int) -> list[Suggestion]:
-        from catalog.search.query import tokenize
+        from catalog.search.query import STOPWORDS, tokenize
 
         words = tokenize(q)[:6]
         if not words:
             return []
         prefix = words[-1]
+        # Whole words that are stop words cannot be matched on PostgreSQL: ignore them on both.
+        head = [w for w in words[:-1] if w not in STOPWORDS]
         out: list[Suggestion] = []
         out += await self._named_suggestions(session, Brand, "brand", words, 3)
         out += await self._named_suggestions(session, Category, "category", words, 3)
         out += await self._query_suggestions(session, " ".join(words), 3)
-        products = await self._product_suggestions(session, words, limit)
+        products = await self._product_suggestions(session, [*head, prefix], limit)
         if not products and len(prefix) >= 3:
             corrected = await self._correct_prefix(session, prefix)
             if corrected:
-                products = await self._product_suggestions(session, [*words[:-1], corrected], limit)
+                products = await self._product_suggestions(session, [*head, corrected], limit)
         out += products
         seen: set[str] = set()
         unique: list[Suggestion] = []
@@ -599,6 +609,7 @@ class PostgresSearchBackend(SearchBackend):
             order += [tier.desc(), _int(v.op("@@")(phrase)).desc()]
         else:
             order += [tier.desc()]
+        order.append(Product.popularity.desc())
         any_terms = self._tsquery(" | ".join(_ts_term(t) for t in query.terms))
         order.append(cast(func.ts_rank(v, any_terms), Float).desc())
         return order
@@ -637,11 +648,20 @@ class PostgresSearchBackend(SearchBackend):
     async def _product_suggestions(
         self, session: AsyncSession, words: list[str], limit: int
     ) -> list[Suggestion]:
-        # Words of the name only (weight A); the last word is a prefix.
-        parts = [_ts_word(w) + ":A" for w in words[:-1]] + [_ts_word(words[-1]) + ":*A"]
+        # Words of the name only (weight A); the last word is a prefix, also taken unstemmed
+        # ('simple'): a prefix like "the" of "theater" is an English stop word, which
+        # to_tsquery('english') would drop (SQLite's prefix query keeps it).
+        prefix = _ts_word(words[-1]) + ":*A"
+        tsquery = self._tsquery(prefix).op("||")(
+            func.to_tsquery(literal_column("'simple'"), prefix)
+        )
+        if len(words) > 1:
+            tsquery = self._tsquery(" & ".join(_ts_word(w) + ":A" for w in words[:-1])).op("&&")(
+                tsquery
+            )
         stmt = (
             select(Product.id, Product.name, Product.popularity)
-            .where(self._vector.op("@@")(self._tsquery(" & ".join(parts))))
+            .where(self._vector.op("@@")(tsquery))
             .where(Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
             .order_by(Product.popularity.desc(), Product.id)
             .limit(limit)
@@ -668,6 +688,16 @@ def _fts_term(term: Term) -> str:
 
 class SqliteSearchBackend(SearchBackend):
     name = "sqlite"
+
+    @staticmethod
+    def _attribute_value(name: str) -> ColumnElement[str]:
+        # json_extract gives 1/0 for JSON booleans; PostgreSQL's ->> gives 'true'/'false'.
+        kind = func.json_type(Product.attributes, f'$."{name}"')
+        return case(
+            (kind == "true", literal("true")),
+            (kind == "false", literal("false")),
+            else_=SearchBackend._attribute_value(name),
+        )
 
     @staticmethod
     def _rowids(expression: str) -> Any:
@@ -705,6 +735,7 @@ class SqliteSearchBackend(SearchBackend):
             order += [_int(self._in(phrase)).desc()]
         else:
             order += [tier.desc()]
+        order.append(Product.popularity.desc())
         any_terms = " OR ".join(_fts_term(t) for t in query.terms)
         rank = (
             select(literal_column("bm25(product_fts, 10.0, 4.0, 4.0, 1.0, 0.5)"))

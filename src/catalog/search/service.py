@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import Date, cast, func, select
+from sqlalchemy import String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.analytics.recorder import EventRecorder
@@ -119,6 +119,8 @@ async def run_search(
     if not query.empty:
         apply_synonyms(query, await synonym_rules(session))
         for term in query.terms:
+            if term.alternatives:
+                continue  # a synonym rule knows the word: it is not a typo
             correction = await backend.correct(session, term.word)
             if correction:
                 query.corrected[term.word] = correction
@@ -289,8 +291,16 @@ async def low_click_through(
     return candidates[:limit]
 
 
+def _utc_day(session: AsyncSession, column: Any) -> Any:
+    """The UTC calendar day of a timestamp as 'YYYY-MM-DD'. Not `CAST(... AS DATE)`: SQLite
+    turns that into the number 2026, and PostgreSQL would use the session's time zone."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD", type_=String)
+    return func.date(column, type_=String)  # SQLite stores naive UTC 'YYYY-MM-DD HH:MM:SS'
+
+
 async def volume(session: AsyncSession, *, days: int) -> list[dict[str, Any]]:
-    day = cast(SearchEvent.created_at, Date)
+    day = _utc_day(session, SearchEvent.created_at)
     searches = (
         select(
             day.label("day"),
@@ -300,7 +310,7 @@ async def volume(session: AsyncSession, *, days: int) -> list[dict[str, Any]]:
         .where(SearchEvent.created_at >= _since(days))
         .group_by(day)
     )
-    click_day = cast(SearchClick.created_at, Date)
+    click_day = _utc_day(session, SearchClick.created_at)
     clicks = (
         select(click_day.label("day"), func.count().label("clicks"))
         .where(SearchClick.created_at >= _since(days))
