@@ -6,7 +6,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: install run serve migrate seed test lint typecheck pytest format clean
+.PHONY: install run serve migrate seed test lint typecheck pytest format clean bench-load \
+	bench bench-search bench-relevance
 
 install:  ## install uv if missing, then the locked dependencies
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -38,9 +39,23 @@ pytest: install
 
 test: lint typecheck pytest  ## lint, type-check and run the whole suite on both profiles
 
+bench: bench-search bench-relevance  ## both benchmarks; pass options in SEARCH_ARGS= and RELEVANCE_ARGS=
+
+bench-search: install  ## search/suggest latency on 100,000 generated products (PostgreSQL + Redis)
+	$(UV) run python -m bench.search $(SEARCH_ARGS)
+
+bench-relevance: install  ## NDCG@10 / recall@10 of the judged demo queries, SQLite and PostgreSQL
+	$(UV) run python -m bench.relevance $(RELEVANCE_ARGS)
+
 format: install
 	$(UV) run ruff format src tests migrations bench
 	$(UV) run ruff check --fix src tests migrations bench
+
+bench-load: install  ## wrk load test of the real server on a 100,000-product catalog; options in LOAD_ARGS=
+	@command -v wrk >/dev/null 2>&1 || { \
+		SUDO=$$([ "$$(id -u)" -eq 0 ] || echo sudo); \
+		$$SUDO apt-get update && $$SUDO apt-get install -y wrk; }
+	$(UV) run python -m bench.load $(LOAD_ARGS)
 
 clean:
 	rm -rf var/ .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
@@ -26,7 +27,7 @@ UNMAPPED_INDEXES = {
 }
 
 
-def include_name(name: str | None, type_: str, parent_names: dict[str, str | None]) -> bool:
+def include_name(name: str | None, type_: str, parent_names: Any) -> bool:
     if type_ == "table":
         return name not in UNMAPPED_TABLES and not str(name).startswith(
             ("product_fts_", "product_terms_")

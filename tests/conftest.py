@@ -155,7 +155,9 @@ async def _truncate(engine: AsyncEngine) -> None:
     tables = [t.name for t in reversed(Base.metadata.sorted_tables)]
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
-            await conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+            # search_term is the vocabulary the database maintains itself (not an ORM table).
+            names = ", ".join([*tables, "search_term"])
+            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
         else:
             # Distinct slugs first: two children may share one, and roots must not.
             await conn.execute(text("UPDATE category SET parent_id = NULL, slug = lower(hex(id))"))

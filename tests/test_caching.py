@@ -86,7 +86,8 @@ async def admin_client(app: FastAPI) -> httpx.AsyncClient:
 
 
 async def make_product(admin: httpx.AsyncClient, **fields: Any) -> dict[str, Any]:
-    body = {"sku": "C-1", "name": "Cache Chair", "currency": "USD", "price": "10.00"}
+    body: dict[str, Any] = {"sku": "C-1", "name": "Cache Chair", "currency": "USD"}
+    body["price"] = "10.00"
     body |= {"stock": 3, "status": "active", **fields}
     r = await admin.post(f"{API}/products", json=body)
     assert r.status_code == 201, r.text

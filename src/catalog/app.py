@@ -83,12 +83,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if app.state.redis is not None:
-                await app.state.redis.aclose()
+            # Users of Redis and the database stop first, then the connections close.
             await recorder.stop()
             if cache is not None:
                 await cache.close()
             await app.state.ratelimiter.close()
+            if app.state.redis is not None:
+                await app.state.redis.aclose()
             await engine.dispose()
             log.info("shutdown")
 

@@ -23,7 +23,7 @@ from catalog.auth.tokens import InvalidToken, TokenService
 from catalog.config import Settings
 from catalog.db import new_id, utcnow
 from catalog.errors import Conflict, NotFound, ServiceUnavailable, Unprocessable
-from catalog.kit.pagination import decode_cursor, encode_cursor
+from catalog.kit.pagination import page_by_id
 from catalog.models import ApiKey, RefreshToken, Role, User
 
 log = structlog.get_logger(__name__)
@@ -245,20 +245,12 @@ async def list_users(
     role: Role | None,
     is_active: bool | None,
 ) -> tuple[list[User], str | None]:
-    stmt = select(User).order_by(User.id).limit(limit + 1)
+    stmt = select(User)
     if role is not None:
         stmt = stmt.where(User.role == role.value)
     if is_active is not None:
         stmt = stmt.where(User.is_active == is_active)
-    if cursor:
-        _, last_id = decode_cursor(cursor, "id", uuid.UUID)
-        stmt = stmt.where(User.id > last_id)
-    rows = list((await session.execute(stmt)).scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("id", str(rows[-1].id), rows[-1].id)
-    return rows, next_cursor
+    return await page_by_id(session, stmt, User.id, limit=limit, cursor=cursor)
 
 
 async def admin_update_user(

@@ -12,7 +12,7 @@ from catalog.categories.schemas import CategoryCreate, CategoryReplace, Category
 from catalog.errors import Conflict, DuplicateField, Unprocessable
 from catalog.kit.crud import get_or_404, unique_slug
 from catalog.kit.invalidation import CATEGORIES, PRODUCTS, REFS, SEARCH, invalidate
-from catalog.kit.pagination import decode_cursor, encode_cursor
+from catalog.kit.pagination import page_by_id
 from catalog.models import Category, Product
 
 
@@ -57,18 +57,10 @@ async def _ensure_slug_free(
 async def list_categories(
     session: AsyncSession, *, limit: int, cursor: str | None, parent_id: uuid.UUID | None
 ) -> tuple[list[Category], str | None]:
-    stmt = select(Category).order_by(Category.id).limit(limit + 1)
+    stmt = select(Category)
     if parent_id is not None:
         stmt = stmt.where(Category.parent_id == parent_id)
-    if cursor:
-        _, last_id = decode_cursor(cursor, "id", uuid.UUID)
-        stmt = stmt.where(Category.id > last_id)
-    rows = list((await session.execute(stmt)).scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        next_cursor = encode_cursor("id", str(rows[-1].id), rows[-1].id)
-    return rows, next_cursor
+    return await page_by_id(session, stmt, Category.id, limit=limit, cursor=cursor)
 
 
 async def tree(session: AsyncSession) -> list[dict[str, Any]]:

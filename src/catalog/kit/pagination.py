@@ -13,6 +13,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.errors import Unprocessable
 
@@ -58,3 +60,19 @@ def decode_cursor(cursor: str, sort: str, kind: type) -> tuple[Any, uuid.UUID]:
     except (ValueError, InvalidOperation) as exc:
         raise CursorError from exc
     return parsed, parsed_id
+
+
+async def page_by_id(
+    session: AsyncSession, stmt: Select[Any], id_column: Any, *, limit: int, cursor: str | None
+) -> tuple[list[Any], str | None]:
+    """One page of `stmt`'s ORM rows in id order (ids are time-ordered UUIDs)."""
+    stmt = stmt.order_by(id_column).limit(limit + 1)
+    if cursor:
+        _, last_id = decode_cursor(cursor, "id", uuid.UUID)
+        stmt = stmt.where(id_column > last_id)
+    rows = list((await session.execute(stmt)).scalars())
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        next_cursor = encode_cursor("id", str(rows[-1].id), rows[-1].id)
+    return rows, next_cursor

@@ -173,7 +173,9 @@ class SearchBackend:
     def _attribute_value(name: str) -> ColumnElement[str]:
         return cast(Product.attributes[name].as_string(), String)
 
-    def _filter_clauses(self, filters: SearchFilters) -> dict[str, ColumnElement[bool]]:
+    def _filter_clauses(
+        self, filters: SearchFilters, category_ids: list[uuid.UUID] | None = None
+    ) -> dict[str, ColumnElement[bool]]:
         """Each facet's own filter under its facet name, plain filters under '_'."""
         out: dict[str, ColumnElement[bool]] = {}
         plain: list[ColumnElement[bool]] = [
@@ -190,7 +192,8 @@ class SearchBackend:
         if filters.brand_ids:
             out["brand"] = Product.brand_id.in_(filters.brand_ids)
         if filters.category_id is not None:
-            out["category"] = Product.category_id.in_(descendant_ids_select(filters.category_id))
+            # Literal ids (resolved beforehand) give the planner real selectivity estimates.
+            out["category"] = Product.category_id.in_(category_ids or [filters.category_id])
         price: list[ColumnElement[bool]] = []
         if filters.price_min is not None:
             price.append(Product.price_max >= filters.price_min)
@@ -218,7 +221,11 @@ class SearchBackend:
         return [Product.popularity.desc(), Product.id]  # popularity, and browsing by relevance
 
     async def search(self, session: AsyncSession, request: SearchRequest) -> SearchResult:
-        clauses = self._filter_clauses(request.filters)
+        category_ids = None
+        if request.filters.category_id is not None:
+            subtree = descendant_ids_select(request.filters.category_id)
+            category_ids = list((await session.execute(subtree)).scalars())
+        clauses = self._filter_clauses(request.filters, category_ids)
         match: ColumnElement[bool] | None = None
         partial = False
         if request.query.text and request.query.empty:
@@ -229,10 +236,9 @@ class SearchBackend:
                 # Nothing matches every term: fall back to the best partial matches.
                 match = self._match(request.query.terms, require_all=False)
                 partial = True
-        result = await self._page(session, request, clauses, match)
-        result.facets = await self._facets(session, request, clauses, match)
-        result.partial = partial
-        return result
+        facets, total = await self._facets(session, request, clauses, match)
+        rows = await self._page(session, request, clauses, match) if total > request.offset else []
+        return SearchResult(rows=rows, total=total, facets=facets, partial=partial)
 
     async def _exists(
         self,
@@ -249,9 +255,11 @@ class SearchBackend:
         request: SearchRequest,
         clauses: dict[str, ColumnElement[bool]],
         match: ColumnElement[bool] | None,
-    ) -> SearchResult:
+    ) -> list[dict[str, Any]]:
+        """The page's rows only: no window count, so the database stops at the LIMIT when the
+        order allows it (the total comes with the facets)."""
         stmt = (
-            select(*SUMMARY_COLUMNS, func.count().over().label("total"))
+            select(*SUMMARY_COLUMNS)
             .select_from(Product)
             .outerjoin(Brand, Brand.id == Product.brand_id)
             .outerjoin(Category, Category.id == Product.category_id)
@@ -260,27 +268,7 @@ class SearchBackend:
         if match is not None:
             stmt = stmt.where(match)
         stmt = stmt.order_by(*self._sort_order(request)).offset(request.offset).limit(request.limit)
-        rows = [dict(r._mapping) for r in (await session.execute(stmt)).all()]
-        if rows:
-            total = int(rows[0].pop("total"))
-            for row in rows[1:]:
-                row.pop("total")
-        elif request.offset:
-            total = await self._count(session, clauses, match)
-        else:
-            total = 0
-        return SearchResult(rows=rows, total=total, facets={})
-
-    async def _count(
-        self,
-        session: AsyncSession,
-        clauses: dict[str, ColumnElement[bool]],
-        match: ColumnElement[bool] | None,
-    ) -> int:
-        stmt = select(func.count()).select_from(Product).where(*clauses.values())
-        if match is not None:
-            stmt = stmt.where(match)
-        return int((await session.execute(stmt)).scalar_one())
+        return [dict(r._mapping) for r in (await session.execute(stmt)).all()]
 
     async def _facets(
         self,
@@ -288,10 +276,10 @@ class SearchBackend:
         request: SearchRequest,
         clauses: dict[str, ColumnElement[bool]],
         match: ColumnElement[bool] | None,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], int]:
         """Counts per brand, category, price bucket and requested attribute over the filtered
-        set, each ignoring its own filter. One statement: a CTE with one flag per facet filter,
-        then one GROUP BY per facet."""
+        set, each ignoring its own filter, and the total of the filtered set. One statement:
+        a CTE with one flag per facet filter, then one GROUP BY per facet."""
         facet_names = [
             "brand",
             "category",
@@ -366,11 +354,25 @@ class SearchBackend:
                 .where(others(f"attr:{attr}"), col.is_not(None))
                 .group_by(col)
             )
+        parts.append(
+            select(
+                literal("total").label("facet"),
+                cast(literal("all"), String).label("value"),
+                func.count().label("n"),
+            )
+            .select_from(base)
+            .where(others(""))
+        )
+        await self._before_facets(session)
         rows = (await session.execute(union_all(*parts))).all()
-        counts: dict[str, dict[str, int]] = {name: {} for name in facet_names}
+        counts: dict[str, dict[str, int]] = {name: {} for name in [*facet_names, "total"]}
         for facet, value, n in rows:
             counts[facet][str(value)] = int(n)
-        return await self._facet_output(session, counts, request.facet_attributes)
+        total = counts["total"].get("all", 0)
+        return await self._facet_output(session, counts, request.facet_attributes), total
+
+    async def _before_facets(self, session: AsyncSession) -> None:
+        """Engine-specific preparation of the facet statement."""
 
     async def _facet_output(
         self, session: AsyncSession, counts: dict[str, dict[str, int]], attributes: tuple[str, ...]
@@ -480,7 +482,7 @@ class SearchBackend:
         products = await self._product_suggestions(session, [*head, prefix], limit)
         if not products and len(prefix) >= 3:
             corrected = await self._correct_prefix(session, prefix)
-            if corrected:
+            if corrected and corrected != prefix:
                 products = await self._product_suggestions(session, [*head, corrected], limit)
         out += products
         seen: set[str] = set()
@@ -577,6 +579,10 @@ def _ts_term(term: Term) -> str:
 
 class PostgresSearchBackend(SearchBackend):
     name = "postgresql"
+
+    async def _before_facets(self, session: AsyncSession) -> None:
+        # The facet CTE is scanned once per facet; keep it in memory rather than on disk.
+        await session.execute(text("SET LOCAL work_mem = '32MB'"))
 
     _vector: ColumnElement[Any] = literal_column("product.search_vector")
 

@@ -1,0 +1,1628 @@
+"""Throughput and latency of the real server under concurrent load, measured with wrk.
+
+    uv run python -m bench.load [--products N] [--duration S] [--explain] [--profile DIR]
+    make bench-load
+
+1. Creates a throw-away PostgreSQL database `catalog_load_<random>` (dropped at the end, also on
+   errors, Ctrl-C and SIGTERM), runs the migrations, seeds `generate_catalog(seed=42,
+   products=N)` with `seed_into` and runs `VACUUM (ANALYZE)`.
+2. Starts the real server, `uv run catalog serve --workers 2` (uvicorn, uvloop, httptools), in
+   the production profile: PostgreSQL, Redis (keys under a unique prefix, deleted at the end),
+   every middleware on, logging on at WARNING, rate limits raised out of the way. Next to it, a
+   bare FastAPI app (`bench/bare_app.py`) under the same uvicorn options: every scenario is
+   reported as a share of the bare app's throughput measured in the same run.
+3. Runs each scenario with `wrk -t2 -c64 -d<duration>s` and a Lua script that sends paths
+   round-robin from a list and reports requests, errors (HTTP status >= 400 and socket errors)
+   and p50/p95/p99 latency. Scenarios: bare endpoint; cached product GET; 304 revalidation;
+   uncached product GET (server restarted with `CATALOG_CACHE_ENABLED=false`); product list
+   pages; search with a facet; suggestions (the last three with the cache off and on).
+4. Prints the table and writes it, with the command, the machine and the targets, to the
+   "Load benchmark" section of docs/performance.md, and `EXPLAIN (ANALYZE, BUFFERS)` of the key
+   statements (product by id, list pages, search with facets) to its "Query plans" section.
+
+Exit status: 0 when no scenario had an error, 1 otherwise, 2 when the run could not complete.
+Targets are reported, never enforced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import platform
+import random
+import re
+import secrets
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import redis.asyncio as aioredis
+from sqlalchemy import event, text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from catalog.app import API_PREFIX
+from catalog.auth import policy
+from catalog.auth.principal import ANONYMOUS
+from catalog.cli import run_migrations
+from catalog.config import Settings
+from catalog.db import create_engine, create_sessionmaker
+from catalog.products import service as product_service
+from catalog.products.service import ProductFilters, ProductSort
+from catalog.search import service as search_service
+from catalog.search.backend import PostgresSearchBackend, SearchFilters
+from catalog.search.query import STOPWORDS, tokenize
+from catalog.seed import DemoCatalog, generate_catalog, seed_into
+
+from . import bare_app
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+DOC_PATH = PROJECT_ROOT / "docs" / "performance.md"
+
+PG_HOST = os.environ.get("CATALOG_BENCH_PG_HOST", "127.0.0.1")
+PG_PORT = int(os.environ.get("CATALOG_BENCH_PG_PORT", "5432"))
+PG_USER = os.environ.get("CATALOG_BENCH_PG_USER", "postgres")
+REDIS_URL = os.environ.get("CATALOG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+HOST = "127.0.0.1"  # load is only ever sent to this machine
+
+CATALOG_SEED = 42
+QUERY_SEED = 7
+WORKERS = 2
+WRK_THREADS = 2
+WRK_CONNECTIONS = 64
+WRK_TIMEOUT = "10s"  # slower answers are latencies, not socket errors
+MAX_DURATION_S = 30
+DEFAULT_DURATION_S = 15
+DEFAULT_WARMUP_S = 3
+CACHED_IDS = 1_000
+UNCACHED_IDS = 10_000
+SEARCH_QUERIES = 200
+SUGGEST_PREFIXES = 200
+READY_TIMEOUT_S = 120.0
+STOP_TIMEOUT_S = 20.0
+TIME_LIMIT_S = 1800.0
+CLEANUP_RESERVE_S = 30.0
+WARM_CONCURRENCY = 8
+HIGH_LIMIT = "100000000/minute"
+
+PRODUCTS_PATH = f"{API_PREFIX}/products"
+SEARCH_PATH = f"{API_PREFIX}/search"
+SUGGEST_PATH = f"{API_PREFIX}/search/suggest"
+READY_PATH = "/health/ready"
+
+SECTION_LOAD = "## Load benchmark"
+SECTION_PLANS = "## Query plans"
+
+
+class Deadline(Exception):
+    """The time budget ran out."""
+
+
+class BenchError(Exception):
+    """The benchmark could not be run (a server did not start, wrk failed, ...)."""
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Target:
+    min_ratio: float | None = None  # share of the bare endpoint's rps
+    max_p99_ms: float | None = None
+
+    def describe(self) -> str:
+        parts = []
+        if self.min_ratio is not None:
+            parts.append(f">= {self.min_ratio:.0%} of bare")
+        if self.max_p99_ms is not None:
+            parts.append(f"p99 <= {self.max_p99_ms:.0f} ms")
+        parts.append("0 errors")
+        return ", ".join(parts)
+
+
+@dataclass
+class Scenario:
+    key: str
+    title: str
+    server: str  # bare | cached | uncached
+    paths: list[str]
+    etags: list[str] | None = None  # If-None-Match per path
+    warm_each: bool = False  # one request per path first (fills the response cache)
+    target: Target = field(default_factory=Target)
+
+    @property
+    def detail(self) -> str:
+        return f"{len(self.paths):,} paths"
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    duration_s: float
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    status_errors: int  # responses with status >= 400 (the Lua response() hook)
+    socket_errors: dict[str, int]
+    statuses: dict[str, int]  # 2xx / 3xx / 4xx / 5xx
+    bytes_read: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def errors(self) -> int:
+        return self.status_errors + sum(self.socket_errors.values())
+
+
+@dataclass
+class Row:
+    scenario: Scenario
+    result: WrkResult
+    warm_errors: int = 0
+    ratio: float = math.nan
+    cpu: CpuUsage | None = None
+
+    @property
+    def errors(self) -> int:
+        return self.result.errors + self.warm_errors
+
+    def verdict(self) -> str:
+        target = self.scenario.target
+        if target.min_ratio is None and target.max_p99_ms is None:
+            return "-" if self.scenario.server == "bare" else ("ok" if not self.errors else "ERR")
+        ok = self.errors == 0
+        if target.min_ratio is not None:
+            ok = ok and self.ratio >= target.min_ratio
+        if target.max_p99_ms is not None:
+            ok = ok and self.result.p99_ms <= target.max_p99_ms
+        return "ok" if ok else "MISSED"
+
+
+# --------------------------------------------------------------------------- wrk
+
+LUA_TEMPLATE = r"""-- generated by bench/load.py: paths round-robin; errors and latency as JSON
+local threads = {}
+local nthreads = __NTHREADS__
+local paths_file = __PATHS_FILE__
+
+function setup(thread)
+  thread:set("tid", #threads)
+  table.insert(threads, thread)
+end
+
+function init(args)
+  s2, s3, s4, s5 = 0, 0, 0, 0
+  reqs = {}
+  for line in io.lines(paths_file) do
+    local path, etag = line:match("^([^\t]+)\t(.*)$")
+    if path == nil then path, etag = line, "" end
+    local headers = {}
+    if etag ~= "" then headers["If-None-Match"] = etag end
+    reqs[#reqs + 1] = wrk.format("GET", path, headers)
+  end
+  n = #reqs
+  idx = math.floor(tid * n / nthreads)
+end
+
+function request()
+  idx = idx % n + 1
+  return reqs[idx]
+end
+
+function response(status, headers, body)
+  if status >= 500 then s5 = s5 + 1
+  elseif status >= 400 then s4 = s4 + 1
+  elseif status >= 300 then s3 = s3 + 1
+  else s2 = s2 + 1 end
+end
+
+function done(summary, latency, requests)
+  local c2, c3, c4, c5 = 0, 0, 0, 0
+  for _, t in ipairs(threads) do
+    c2 = c2 + t:get("s2"); c3 = c3 + t:get("s3")
+    c4 = c4 + t:get("s4"); c5 = c5 + t:get("s5")
+  end
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
+    '"write":%d,"timeout":%d,"status":%d,"p50_us":%.1f,"p95_us":%.1f,"p99_us":%.1f,' ..
+    '"max_us":%.1f,"s2":%d,"s3":%d,"s4":%d,"s5":%d}\n',
+    summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
+    e.timeout, e.status, latency:percentile(50), latency:percentile(95),
+    latency:percentile(99), latency.max, c2, c3, c4, c5))
+end
+"""
+
+
+def lua_string(value: str) -> str:
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def write_wrk_script(directory: Path, scenario: Scenario) -> Path:
+    lines = []
+    for i, path in enumerate(scenario.paths):
+        if "\t" in path or "\n" in path:
+            raise BenchError(f"unexpected character in path {path!r}")
+        etag = scenario.etags[i] if scenario.etags is not None else ""
+        lines.append(f"{path}\t{etag}")
+    paths_file = directory / f"{scenario.key}.paths"
+    paths_file.write_text("\n".join(lines) + "\n")
+    script = directory / f"{scenario.key}.lua"
+    script.write_text(
+        LUA_TEMPLATE.replace("__NTHREADS__", str(WRK_THREADS)).replace(
+            "__PATHS_FILE__", lua_string(str(paths_file))
+        )
+    )
+    return script
+
+
+def wrk_command(script: Path, port: int, duration: int) -> list[str]:
+    return [
+        "wrk",
+        f"-t{WRK_THREADS}",
+        f"-c{WRK_CONNECTIONS}",
+        f"-d{duration}s",
+        "--timeout",
+        WRK_TIMEOUT,
+        "-s",
+        str(script),
+        f"http://{HOST}:{port}",
+    ]
+
+
+async def run_wrk(script: Path, port: int, duration: int) -> WrkResult:
+    proc = await asyncio.create_subprocess_exec(
+        *wrk_command(script, port, duration),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout=duration + 30)
+    except BaseException:  # timeout, Ctrl-C: never leave wrk running
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(proc.wait(), timeout=5)
+        raise
+    out = stdout.decode(errors="replace")
+    match = re.search(r"^WRKJSON (\{.*\})$", out, re.MULTILINE)
+    if proc.returncode != 0 or match is None:
+        raise BenchError(
+            f"wrk failed (exit {proc.returncode}): {stderr.decode(errors='replace')[-800:]}"
+            f"\n{out[-800:]}"
+        )
+    data = json.loads(match.group(1))
+    return WrkResult(
+        requests=int(data["requests"]),
+        duration_s=int(data["duration_us"]) / 1e6,
+        p50_ms=float(data["p50_us"]) / 1000,
+        p95_ms=float(data["p95_us"]) / 1000,
+        p99_ms=float(data["p99_us"]) / 1000,
+        max_ms=float(data["max_us"]) / 1000,
+        status_errors=int(data["s4"]) + int(data["s5"]),
+        socket_errors={k: int(data[k]) for k in ("connect", "read", "write", "timeout")},
+        statuses={k: int(data[f"s{k[0]}"]) for k in ("2xx", "3xx", "4xx", "5xx")},
+        bytes_read=int(data["bytes"]),
+    )
+
+
+# --------------------------------------------------------------------------- servers
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _children() -> dict[int, list[int]]:
+    out: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[-1].split()
+        out.setdefault(int(fields[1]), []).append(int(entry.name))
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    tree = _children()
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+_DB_COMMANDS = ("postgres", "redis-server")
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@dataclass(frozen=True)
+class CpuSnapshot:
+    at: float
+    busy: int  # jiffies of all CPUs, not idle
+    mine: int  # this process and its descendants (servers, wrk), exited children included
+    db: dict[int, int]  # PostgreSQL and Redis processes
+
+
+@dataclass(frozen=True)
+class CpuUsage:
+    """Shares of the machine's CPU capacity over a measurement."""
+
+    busy: float
+    mine: float
+    db: float
+
+    @property
+    def other(self) -> float:
+        return max(0.0, self.busy - self.mine - self.db)
+
+    def describe(self) -> str:
+        return (
+            f"CPU {self.busy:.0%} busy: benchmark {self.mine:.0%}, PostgreSQL+Redis "
+            f"{self.db:.0%}, other processes {self.other:.0%}"
+        )
+
+
+def _proc_times(pid: int) -> tuple[str, int, int] | None:
+    """(command, own CPU jiffies, reaped children's jiffies)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    comm = stat[stat.find("(") + 1 : stat.rfind(")")]
+    fields = stat.rsplit(")", 1)[-1].split()
+    return comm, int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def cpu_snapshot() -> CpuSnapshot:
+    with Path("/proc/stat").open() as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    busy = sum(values[:8]) - values[3] - values[4]  # minus idle and iowait
+    mine_pids = {os.getpid(), *descendants(os.getpid())}
+    mine = 0
+    db: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        pid = int(entry.name)
+        times = _proc_times(pid)
+        if times is None:
+            continue
+        comm, own, children = times
+        if pid in mine_pids:
+            mine += own + children
+        elif comm.startswith(_DB_COMMANDS):
+            db[pid] = own
+    return CpuSnapshot(time.monotonic(), busy, mine, db)
+
+
+def cpu_usage(before: CpuSnapshot, after: CpuSnapshot) -> CpuUsage:
+    capacity = max(1e-9, (after.at - before.at) * _CLOCK_TICKS * (os.cpu_count() or 1))
+    db = sum(v - before.db.get(pid, 0) for pid, v in after.db.items())
+    return CpuUsage(
+        busy=(after.busy - before.busy) / capacity,
+        mine=(after.mine - before.mine) / capacity,
+        db=db / capacity,
+    )
+
+
+async def wait_until_quiet(limit_s: float, threshold: float = 0.15) -> CpuUsage:
+    """Wait (at most `limit_s`) until other processes use less than `threshold` of the CPU
+    over a 2-second window; returns the last window's usage."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        before = await asyncio.to_thread(cpu_snapshot)
+        await asyncio.sleep(2.0)
+        usage = cpu_usage(before, await asyncio.to_thread(cpu_snapshot))
+        if usage.other < threshold or time.monotonic() >= deadline:
+            return usage
+        print(f"  waiting for a quieter machine ({usage.describe()})", flush=True)
+
+
+class Server:
+    """A server subprocess in a process group of its own, stopped by SIGTERM to that group
+    (then SIGKILL)."""
+
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], port: int, log: Path):
+        self.name = name
+        self.argv = argv
+        self.env = env
+        self.port = port
+        self.log = log
+        self.proc: asyncio.subprocess.Process | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    async def start(self, ready_path: str) -> None:
+        with self.log.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                cwd=PROJECT_ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        async with httpx.AsyncClient(base_url=self.base_url, timeout=5.0) as client:
+            while time.monotonic() < deadline:
+                if self.proc.returncode is not None:
+                    break
+                with contextlib.suppress(httpx.HTTPError):
+                    response = await client.get(ready_path)
+                    if response.status_code == 200:
+                        return
+                await asyncio.sleep(0.25)
+        tail = self.log.read_text(errors="replace")[-2000:]
+        await self.stop()
+        raise BenchError(f"{self.name} server did not become ready on {self.base_url}:\n{tail}")
+
+    def worker_pids(self) -> list[int]:
+        """The uvicorn worker processes (multiprocessing children)."""
+        if self.proc is None:
+            return []
+        return [p for p in descendants(self.proc.pid) if "spawn_main" in _cmdline(p)]
+
+    def _signal(self, sig: signal.Signals) -> None:
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, sig)  # the group this server was started in
+
+    async def stop(self) -> None:
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            self._signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout=STOP_TIMEOUT_S)
+            except TimeoutError:
+                self._signal(signal.SIGKILL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(proc.wait(), timeout=5)
+        # Workers that outlived their parent (they share its process group).
+        self._signal(signal.SIGKILL)
+        self.proc = None
+
+
+def catalog_env(url: str, redis_prefix: str, *, cache: bool) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
+    env.update(
+        {
+            "CATALOG_ENVIRONMENT": "production",
+            "CATALOG_SECRET_KEY": secrets.token_urlsafe(48),
+            "CATALOG_DATABASE_URL": url,
+            "CATALOG_REDIS_URL": REDIS_URL,
+            "CATALOG_REDIS_PREFIX": redis_prefix,
+            "CATALOG_CACHE_ENABLED": "true" if cache else "false",
+            "CATALOG_LOG_LEVEL": "WARNING",
+            "CATALOG_RATE_LIMIT_ANONYMOUS": HIGH_LIMIT,
+            "CATALOG_RATE_LIMIT_AUTHENTICATED": HIGH_LIMIT,
+            "CATALOG_RATE_LIMIT_AUTH": HIGH_LIMIT,
+            "CATALOG_RATE_LIMIT_LOGIN_PER_ACCOUNT": HIGH_LIMIT,
+        }
+    )
+    return env
+
+
+def catalog_server(url: str, redis_prefix: str, *, cache: bool, log: Path) -> Server:
+    port = free_port()
+    argv = ["uv", "run", "--frozen", "catalog", "serve", "--host", HOST, "--port", str(port)]
+    argv += ["--workers", str(WORKERS)]
+    name = "catalog (cache on)" if cache else "catalog (cache off)"
+    return Server(name, argv, catalog_env(url, redis_prefix, cache=cache), port, log)
+
+
+def bare_server(log: Path) -> Server:
+    port = free_port()
+    argv = ["uv", "run", "--frozen", "python", "-m", "bench.bare_app", "--host", HOST]
+    argv += ["--port", str(port), "--workers", str(WORKERS)]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
+    return Server("bare", argv, env, port, log)
+
+
+# --------------------------------------------------------------------------- database
+
+
+async def _pg_admin() -> Any:
+    return await asyncpg.connect(
+        host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres", timeout=10
+    )
+
+
+def pg_url(database: str) -> str:
+    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
+
+
+@contextlib.asynccontextmanager
+async def throwaway_database(prefix: str = "catalog_load") -> AsyncIterator[str]:
+    """A fresh, empty PostgreSQL database (its SQLAlchemy URL), dropped on the way out."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
+    admin = await _pg_admin()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    try:
+        yield pg_url(name)
+    finally:
+        # Shielded: a cancellation (time limit, Ctrl-C) must not leave the database behind.
+        await asyncio.shield(_drop_database(name))
+
+
+async def _drop_database(name: str) -> None:
+    admin = await _pg_admin()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+async def delete_redis_keys(prefix: str) -> int:
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
+        for start in range(0, len(keys), 1000):
+            await client.delete(*keys[start : start + 1000])
+        return len(keys)
+    finally:
+        await client.aclose()
+
+
+async def migrate_and_seed(url: str, catalog: DemoCatalog) -> dict[str, float]:
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    await asyncio.to_thread(run_migrations, url)
+    timings["migrate"] = time.perf_counter() - started
+    engine = create_engine(Settings(database_url=url))
+    try:
+        started = time.perf_counter()
+        async with engine.begin() as conn:
+            await seed_into(conn, catalog)
+        timings["seed"] = time.perf_counter() - started
+        started = time.perf_counter()
+        # VACUUM includes ANALYZE; it also sets the visibility map and hint bits, so autovacuum
+        # does not start on the freshly loaded tables in the middle of a measurement.
+        async with engine.connect() as conn:
+            autocommit = await conn.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("VACUUM (ANALYZE)"))
+        timings["analyze"] = time.perf_counter() - started
+    finally:
+        await engine.dispose()
+    return timings
+
+
+@dataclass
+class CatalogIds:
+    active: list[str]
+    roots: list[str]
+    children: list[str]
+    leaves: list[str]
+    brands: list[str]  # by number of products, most first
+
+
+async def catalog_ids(url: str) -> CatalogIds:
+    engine = create_engine(Settings(database_url=url))
+    try:
+        async with engine.connect() as conn:
+            active = [
+                str(r[0])
+                for r in await conn.execute(
+                    text(
+                        "SELECT id FROM product WHERE status = 'active' AND deleted_at IS NULL "
+                        "ORDER BY id"
+                    )
+                )
+            ]
+            cats = (await conn.execute(text("SELECT id, parent_id, name FROM category"))).all()
+            brands = [
+                str(r[0])
+                for r in await conn.execute(
+                    text(
+                        "SELECT brand_id FROM product WHERE brand_id IS NOT NULL "
+                        "GROUP BY brand_id ORDER BY count(*) DESC, brand_id"
+                    )
+                )
+            ]
+    finally:
+        await engine.dispose()
+    parents = {c[1] for c in cats if c[1] is not None}
+    by_name = sorted(cats, key=lambda c: str(c[2]))
+    roots = [str(c[0]) for c in by_name if c[1] is None]
+    children = [str(c[0]) for c in by_name if c[1] is not None and c[0] in parents]
+    leaves = [str(c[0]) for c in by_name if c[0] not in parents]
+    return CatalogIds(active, roots, children, leaves, brands)
+
+
+# --------------------------------------------------------------------------- what to request
+
+
+def _name_words(name: str) -> list[str]:
+    return [w for w in tokenize(name) if w not in STOPWORDS and w.isalpha() and len(w) >= 3]
+
+
+def _typo(rng: random.Random, word: str) -> str:
+    """Two neighbouring letters swapped, not the first one: "chiar"."""
+    if len(word) < 4:
+        return word + word[-1]
+    i = 1 + rng.randrange(len(word) - 2)
+    return word[:i] + word[i + 1] + word[i] + word[i + 2 :]
+
+
+def search_queries(catalog: DemoCatalog, count: int, seed: int = QUERY_SEED) -> list[str]:
+    """`count` distinct, varied queries drawn from the words shoppers would type: words and
+    word pairs of product names, brand + product type, category names, typos."""
+    rng = random.Random(seed)
+    products = [p for p in catalog.products if p.status == "active"] or catalog.products
+    brands = {b.slug: b.name for b in catalog.brands}
+    categories = [c.name for c in catalog.categories]
+    out: list[str] = []
+    seen: set[str] = set()
+    for _ in range(count * 50):
+        if len(out) >= count:
+            break
+        product = products[rng.randrange(len(products))]
+        brand_words = set(_name_words(brands[product.brand_slug]))
+        words = [w for w in _name_words(product.name) if w not in brand_words] or ["chair"]
+        draw = rng.random()
+        if draw < 0.35:
+            query = rng.choice(words)
+        elif draw < 0.65 and len(words) >= 2:
+            start = rng.randrange(len(words) - 1)
+            query = " ".join(words[start : start + 2])
+        elif draw < 0.8:
+            query = f"{brands[product.brand_slug].split()[0].lower()} {words[-1]}"
+        elif draw < 0.9:
+            query = rng.choice(categories).lower()
+        else:
+            query = _typo(rng, max(words, key=len))
+        if query not in seen:
+            seen.add(query)
+            out.append(query)
+    return out
+
+
+def suggest_prefixes(catalog: DemoCatalog, count: int, seed: int = QUERY_SEED + 1) -> list[str]:
+    """`count` distinct prefixes as typed in a search box: 2 to 6 letters of a word, or a word
+    and the start of the next one."""
+    rng = random.Random(seed)
+    products = [p for p in catalog.products if p.status == "active"] or catalog.products
+    out: list[str] = []
+    seen: set[str] = set()
+    for _ in range(count * 50):
+        if len(out) >= count:
+            break
+        words = _name_words(products[rng.randrange(len(products))].name) or ["chair"]
+        if rng.random() < 0.7 or len(words) < 2:
+            word = rng.choice(words)
+            prefix = word[: rng.randint(2, min(6, len(word)))]
+        else:
+            start = rng.randrange(len(words) - 1)
+            nxt = words[start + 1]
+            prefix = f"{words[start]} {nxt[: rng.randint(2, min(4, len(nxt)))]}"
+        if prefix not in seen:
+            seen.add(prefix)
+            out.append(prefix)
+    return out
+
+
+def list_paths(ids: CatalogIds) -> list[str]:
+    """First pages of the product list with a few filters and sorts."""
+    combos: list[list[tuple[str, str]]] = [
+        [],
+        [("sort", "price")],
+        [("sort", "-price")],
+        [("sort", "name")],
+        [("category_id", ids.roots[0])],
+        [("category_id", ids.roots[-1]), ("sort", "price")],
+        [("category_id", ids.children[0])],
+        [("category_id", ids.leaves[len(ids.leaves) // 2])],
+        [("brand_id", ids.brands[0])],
+        [("brand_id", ids.brands[1]), ("sort", "-price")],
+        [("in_stock", "true")],
+        [("price_min", "50"), ("price_max", "200"), ("sort", "price")],
+    ]
+    return [
+        f"{PRODUCTS_PATH}?" + urllib.parse.urlencode([("limit", "20"), *combo]) for combo in combos
+    ]
+
+
+def build_scenarios(ids: CatalogIds, queries: list[str], prefixes: list[str]) -> list[Scenario]:
+    rng = random.Random(QUERY_SEED)
+    cached_ids = rng.sample(ids.active, min(CACHED_IDS, len(ids.active)))
+    uncached_ids = rng.sample(ids.active, min(UNCACHED_IDS, len(ids.active)))
+    product_paths = [f"{PRODUCTS_PATH}/{i}" for i in cached_ids]
+    lists = list_paths(ids)
+    searches = [
+        f"{SEARCH_PATH}?" + urllib.parse.urlencode([("q", q), ("facet", "color")]) for q in queries
+    ]
+    suggests = [f"{SUGGEST_PATH}?" + urllib.parse.urlencode([("q", p)]) for p in prefixes]
+    list_target = Target(min_ratio=0.10)
+    return [
+        Scenario("a", "bare FastAPI endpoint", "bare", [bare_app.PATH]),
+        Scenario(
+            "b",
+            "GET product, cached",
+            "cached",
+            product_paths,
+            warm_each=True,
+            target=Target(min_ratio=0.35, max_p99_ms=25.0),
+        ),
+        Scenario(
+            "c",
+            "GET product, 304 (If-None-Match)",
+            "cached",
+            product_paths,
+            warm_each=True,
+            target=Target(min_ratio=0.35),
+        ),
+        Scenario(
+            "d",
+            "GET product, uncached",
+            "uncached",
+            [f"{PRODUCTS_PATH}/{i}" for i in uncached_ids],
+            target=Target(min_ratio=0.12),
+        ),
+        Scenario("e-off", "list of 20, cache off", "uncached", lists, target=list_target),
+        Scenario(
+            "e-on", "list of 20, cache on", "cached", lists, warm_each=True, target=list_target
+        ),
+        Scenario("f-off", "search + color facet, cache off", "uncached", searches),
+        Scenario("f-on", "search + color facet, cache on", "cached", searches, warm_each=True),
+        Scenario("g-off", "suggest, cache off", "uncached", suggests),
+        Scenario("g-on", "suggest, cache on", "cached", suggests, warm_each=True),
+    ]
+
+
+# --------------------------------------------------------------------------- warming
+
+
+async def warm_paths(
+    base_url: str, paths: Sequence[str], *, want_etags: bool = False
+) -> tuple[int, list[str]]:
+    """One GET per path (a few at a time); returns (errors, ETags in path order)."""
+    semaphore = asyncio.Semaphore(WARM_CONCURRENCY)
+    etags = [""] * len(paths)
+    errors = 0
+    failures: list[str] = []
+
+    async with httpx.AsyncClient(base_url=base_url, timeout=30.0) as client:
+
+        async def one(i: int, path: str) -> None:
+            nonlocal errors
+            async with semaphore:
+                try:
+                    response = await client.get(path)
+                except httpx.HTTPError as exc:
+                    errors += 1
+                    failures.append(f"{path}: {type(exc).__name__}")
+                    return
+            if response.status_code != 200:
+                errors += 1
+                failures.append(f"{path}: {response.status_code} {response.text[:200]}")
+            etags[i] = response.headers.get("etag", "")
+
+        await asyncio.gather(*(one(i, p) for i, p in enumerate(paths)))
+    for failure in failures[:5]:
+        print(f"  warm-up error: {failure}", file=sys.stderr)
+    if want_etags and not errors and not all(etags):
+        raise BenchError("some responses had no ETag")
+    return errors, etags
+
+
+# --------------------------------------------------------------------------- profiling
+
+
+WHICH_PY_SPY = "import shutil; print(shutil.which('py-spy'))"
+
+
+def py_spy_binary() -> str | None:
+    found = shutil.which("py-spy")
+    if found:
+        return found
+    try:
+        out = subprocess.run(
+            ["uv", "run", "--with", "py-spy", "python", "-c", WHICH_PY_SPY],
+            cwd=PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        ).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out if out and out != "None" else None
+
+
+async def profile_workers(
+    py_spy: str, pids: list[int], duration: int, out_dir: Path, key: str
+) -> list[asyncio.subprocess.Process]:
+    procs = []
+    for n, pid in enumerate(pids):
+        procs.append(
+            await asyncio.create_subprocess_exec(
+                py_spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(duration),
+                "--rate",
+                "97",
+                "--format",
+                "raw",
+                "--output",
+                str(out_dir / f"{key}.worker{n}.txt"),
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        )
+    return procs
+
+
+_FRAME_FILE = re.compile(r"\(([^()]+?):\d+\)$")
+
+
+def _package(frame: str) -> str:
+    """The top-level package (or standard-library module) of a py-spy frame such as
+    `Session.execute (sqlalchemy/orm/session.py:2351)`."""
+    match = _FRAME_FILE.search(frame)
+    if match is None:
+        return "other"
+    path = match.group(1)
+    if path.startswith("<"):
+        return "other"
+    head = path.split("/", 1)[0]
+    return head.removesuffix(".py")
+
+
+def summarize_profile(files: Iterable[Path], top: int = 15) -> str:
+    """Share of samples per package (inclusive: the package is anywhere on the stack; self:
+    the innermost frame) and the hottest functions, from py-spy raw (collapsed) output."""
+    inclusive: Counter[str] = Counter()
+    own: Counter[str] = Counter()
+    functions: Counter[str] = Counter()
+    total = 0
+    for path in files:
+        if not path.exists():
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            stack, _, count_text = line.rpartition(" ")
+            if not stack or not count_text.isdigit():
+                continue
+            count = int(count_text)
+            frames = stack.split(";")
+            total += count
+            for package in {_package(f) for f in frames}:
+                inclusive[package] += count
+            own[_package(frames[-1])] += count
+            functions[frames[-1]] += count
+    if not total:
+        return "  (no samples)"
+    lines = [f"  {total} samples; package: inclusive / self"]
+    for package, n in inclusive.most_common():
+        lines.append(f"    {package:<16}{n / total:>7.1%} {own[package] / total:>7.1%}")
+    lines.append("  hottest functions (self):")
+    for frame, n in functions.most_common(top):
+        lines.append(f"    {n / total:>6.1%}  {frame[:110]}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- query plans
+
+
+@dataclass
+class Plan:
+    label: str
+    sql: str
+    lines: list[str]
+    indexes: list[str]
+
+
+_INDEX_PATTERNS = (
+    (re.compile(r"Index Only Scan(?: Backward)? using (\S+) on (\S+)"), "index-only scan"),
+    (re.compile(r"Index Scan(?: Backward)? using (\S+) on (\S+)"), "index scan"),
+    (re.compile(r"Bitmap Index Scan on (\S+)"), "bitmap index scan"),
+    (re.compile(r"Seq Scan on (\S+)"), "seq scan"),
+)
+
+_KEY_LINE = re.compile(
+    r"^\s*(->|Index Cond|Recheck Cond|Hash Cond|Join Filter|Buffers|Sort Method|"
+    r"Rows Removed by Filter|Heap Fetches|Heap Blocks|Planning Time|Execution Time|"
+    r"Planning:|CTE |SubPlan|InitPlan|Filter)"
+)
+
+
+def plan_indexes(lines: Sequence[str]) -> list[str]:
+    found: list[str] = []
+    for line in lines:
+        for pattern, kind in _INDEX_PATTERNS:
+            match = pattern.search(line)
+            if match is None:
+                continue
+            if kind == "seq scan":
+                item = f"seq scan on {match.group(1)}"
+            elif kind == "bitmap index scan":
+                item = f"{match.group(1)} (bitmap)"
+            else:
+                item = f"{match.group(1)} ({kind} on {match.group(2)})"
+            if item not in found:
+                found.append(item)
+            break
+    return found
+
+
+def key_lines(lines: Sequence[str], width: int = 170) -> list[str]:
+    out = []
+    for i, line in enumerate(lines):
+        if i == 0 or _KEY_LINE.match(line):
+            out.append(line if len(line) <= width else line[: width - 4] + " ...")
+    return out
+
+
+def _classify(statement: str) -> str:
+    s = " ".join(statement.lower().split())
+    rules = (
+        ("from search_synonym", "search: synonym rules"),
+        ("facet_base", "search: facet counts (CTE + UNION ALL)"),
+        ("count(*) over", "search: page of results + total"),
+        ("from brand where brand.id in", "search: brand names of the facets"),
+        ("from category where category.id in", "search: category names of the facets"),
+        ("from product_variant", "selectinload of the variants"),
+    )
+    for needle, label in rules:
+        if needle in s:
+            return label
+    if re.match(r"^select \$1(::integer)? as anon_1 from product where", s):
+        if re.match(r"^select \S+ as anon_1 from product where product\.search_vector @@", s):
+            return "search: does the word match anything (typo check)"
+        return "search: all-terms exists probe"
+    if "with recursive subtree" in s:
+        return "list page, category subtree (recursive CTE)"
+    if "from product left outer join brand" in s and "limit" in s:
+        return "list page"
+    if "from product left outer join brand" in s:
+        return "product by id (+ brand, category)"
+    return s[:60]
+
+
+class StatementCapture:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.statements: list[tuple[str, Any]] = []
+
+    def _before(
+        self,
+        _conn: Connection,
+        _cursor: Any,
+        statement: str,
+        parameters: Any,
+        _context: Any,
+        _executemany: bool,
+    ) -> None:
+        self.statements.append((statement, parameters))
+
+    def __enter__(self) -> StatementCapture:
+        event.listen(self.engine.sync_engine, "before_cursor_execute", self._before)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        event.remove(self.engine.sync_engine, "before_cursor_execute", self._before)
+
+
+async def collect_plans(url: str, ids: CatalogIds, search_q: str) -> list[Plan]:
+    """Run the service functions behind the main reads once, capture their SQL and
+    `EXPLAIN (ANALYZE, BUFFERS)` each statement."""
+    engine = create_engine(Settings(database_url=url))
+    sessionmaker = create_sessionmaker(engine)
+    visibility = policy.product_visibility_clause(ANONYMOUS)
+    product_id = uuid.UUID(ids.active[len(ids.active) // 2])
+
+    async def by_id(session: AsyncSession) -> None:
+        await product_service.load(session, product_id)
+
+    async def list_page(session: AsyncSession) -> None:
+        await product_service.list_products(
+            session,
+            ProductFilters(),
+            sort=ProductSort.created_at_desc,
+            limit=20,
+            cursor=None,
+            visibility=visibility,
+        )
+
+    async def list_category(session: AsyncSession) -> None:
+        await product_service.list_products(
+            session,
+            ProductFilters(category_id=uuid.UUID(ids.roots[0])),
+            sort=ProductSort.created_at_desc,
+            limit=20,
+            cursor=None,
+            visibility=visibility,
+        )
+
+    async def search(session: AsyncSession) -> None:
+        await search_service.run_search(
+            session,
+            PostgresSearchBackend(),
+            q=search_q,
+            filters=SearchFilters(),
+            sort=None,
+            page=1,
+            page_size=20,
+            facet_attributes=("color",),
+        )
+
+    plans: list[Plan] = []
+    groups: list[tuple[str, Callable[[AsyncSession], Awaitable[None]]]] = [
+        ("GET /api/v1/products/{id}", by_id),
+        ("GET /api/v1/products?limit=20", list_page),
+        ("GET /api/v1/products?limit=20&category_id=<root category>", list_category),
+        (f"GET /api/v1/search?q={search_q}&facet=color", search),
+    ]
+    try:
+        async with engine.connect() as conn:  # first connect: dialect initialisation queries
+            await conn.execute(text("SELECT 1"))
+        for request, work in groups:
+            capture = StatementCapture(engine)
+            with capture:
+                async with sessionmaker() as session:
+                    await work(session)
+            async with engine.connect() as conn:
+                for statement, parameters in capture.statements:
+                    params = tuple(parameters) if isinstance(parameters, list | tuple) else ()
+                    result = await conn.exec_driver_sql(
+                        "EXPLAIN (ANALYZE, BUFFERS) " + statement, params
+                    )
+                    lines = [str(r[0]) for r in result.all()]
+                    label = f"{request}: {_classify(statement)}"
+                    plans.append(Plan(label, statement, lines, plan_indexes(lines)))
+                await conn.rollback()
+    finally:
+        await engine.dispose()
+    return plans
+
+
+# --------------------------------------------------------------------------- report
+
+
+def render_table(rows: Sequence[Row]) -> str:
+    header = (
+        f"| {'scenario':<40} | {'paths':>6} | {'rps':>8} | {'% of bare':>9} | {'p50 ms':>7} "
+        f"| {'p95 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'target':<40} | {'met':<6} |"
+    )
+    sep = "|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|"
+    lines = [header, sep]
+    for row in rows:
+        s, r = row.scenario, row.result
+        target = s.target.describe() if s.server != "bare" else "(baseline)"
+        title = f"({s.key}) {s.title}"
+        lines.append(
+            f"| {title:<40} | {len(s.paths):>6,} | {r.rps:>8,.0f} | {row.ratio:>9.1%} "
+            f"| {r.p50_ms:>7.2f} | {r.p95_ms:>7.2f} | {r.p99_ms:>7.2f} | {row.errors:>6} "
+            f"| {target:<40} | {row.verdict():<6} |"
+        )
+    return "\n".join(lines)
+
+
+def render_statuses(rows: Sequence[Row]) -> str:
+    lines = []
+    for row in rows:
+        r = row.result
+        socket_errors = ", ".join(f"{k} {v}" for k, v in r.socket_errors.items() if v) or "none"
+        codes = ", ".join(f"{k} {v:,}" for k, v in r.statuses.items() if v)
+        lines.append(
+            f"- ({row.scenario.key}) {r.requests:,} requests in {r.duration_s:.1f} s "
+            f"({codes}; socket errors: {socket_errors}; warm-up errors: {row.warm_errors}; "
+            f"max {r.max_ms:.1f} ms; {r.bytes_read / max(1, r.requests):,.0f} bytes/response)"
+            + (f"; {row.cpu.describe()}" if row.cpu is not None else "")
+        )
+    return "\n".join(lines)
+
+
+def noise_note(rows: Sequence[Row]) -> str:
+    """How much CPU processes outside the benchmark took while it measured."""
+    usages = [(r.cpu.other, r.scenario.key) for r in rows if r.cpu is not None]
+    if not usages:
+        return ""
+    worst, key = max(usages)
+    text_ = (
+        f"Other processes on the machine used at most {worst:.0%} of the CPU during a "
+        f"measurement (scenario {key})"
+    )
+    if worst > 0.10:
+        return text_ + ": the figures of the affected scenarios are pessimistic."
+    return text_ + "."
+
+
+def _sh(*argv: str) -> str:
+    try:
+        return subprocess.run(argv, capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+
+
+def machine_description() -> list[str]:
+    model = ""
+    for line in _sh("lscpu").splitlines():
+        if line.lower().startswith("model name"):
+            model = line.split(":", 1)[1].strip()
+            break
+    cores = _sh("nproc") or str(os.cpu_count())
+    memory = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB RAM"
+    wrk = _sh("wrk", "--version").splitlines()
+    return [
+        f"CPU: {cores} cores (`nproc`), {model or 'unknown model'} (`lscpu`); {memory}",
+        f"OS: {platform.platform()}; Python {platform.python_version()}",
+        f"wrk: {wrk[0] if wrk else 'unknown'}",
+    ]
+
+
+async def server_versions(url: str) -> str:
+    engine = create_engine(Settings(database_url=url))
+    try:
+        async with engine.connect() as conn:
+            pg = (await conn.execute(text("SHOW server_version"))).scalar_one()
+            buffers = (await conn.execute(text("SHOW shared_buffers"))).scalar_one()
+    finally:
+        await engine.dispose()
+    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        info = await client.info("server")
+    finally:
+        await client.aclose()
+    return f"PostgreSQL {pg} (shared_buffers {buffers}), Redis {info.get('redis_version', '?')}"
+
+
+def load_section(
+    rows: Sequence[Row],
+    *,
+    command: str,
+    args: argparse.Namespace,
+    machine: list[str],
+    versions: str,
+    catalog_line: str,
+) -> str:
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    out = [
+        SECTION_LOAD,
+        "",
+        f"Command: `{command}` (what `make bench-load` runs). Date: {when}.",
+        "",
+        "Machine (everything on the same host: wrk, both servers, PostgreSQL, Redis):",
+        "",
+        *[f"- {m}" for m in machine],
+        f"- {versions}",
+        "",
+        f"Catalog: {catalog_line}. Server: `catalog serve --workers {WORKERS}` (uvicorn, "
+        "uvloop, httptools) in the production profile (PostgreSQL + Redis), every middleware "
+        "on, logging at WARNING, rate limits raised out of the way. Baseline: "
+        f"`bench/bare_app.py`, one route returning fixed bytes, same uvicorn options, "
+        'measured in the same run; "% of bare" is the scenario\'s requests/s over the bare '
+        "app's.",
+        "",
+        f"Each scenario: `wrk -t{WRK_THREADS} -c{WRK_CONNECTIONS} -d{args.duration}s "
+        f"--timeout {WRK_TIMEOUT}` after a {args.warmup} s warm-up run; the Lua script sends its "
+        "paths round-robin. Errors are responses with status >= 400 plus wrk's socket errors "
+        "(and failed warm-up requests). Cached scenarios request each path once before the "
+        "warm-up, so the measured requests are cache hits; uncached ones run on the same "
+        "server restarted with `CATALOG_CACHE_ENABLED=false`.",
+        "",
+        render_table(rows),
+        "",
+        "Targets (from the issue): cached GET >= 35% of bare with p99 <= 25 ms; 304 >= 35%; "
+        "uncached GET >= 12%; list of 20 >= 10%; zero errors everywhere.",
+        "",
+        noise_note(rows),
+        "",
+        "Responses and CPU use per scenario:",
+        "",
+        render_statuses(rows),
+        "",
+    ]
+    return "\n".join(out)
+
+
+def plans_section(plans: Sequence[Plan], products: int) -> str:
+    out = [
+        SECTION_PLANS,
+        "",
+        f"`EXPLAIN (ANALYZE, BUFFERS)` on the {products:,}-product catalog of the load benchmark, "
+        "of the SQL the service functions send (captured from SQLAlchemy, replayed with the "
+        "same parameters after one warm execution). Key lines only; "
+        "`uv run python -m bench.load --explain` prints the full plans.",
+        "",
+    ]
+    for plan in plans:
+        sql = " ".join(plan.sql.split())
+        out += [
+            f"### {plan.label}",
+            "",
+            f"Indexes: {', '.join(plan.indexes) or 'none (no table scan)'}",
+            "",
+            "```sql",
+            sql if len(sql) <= 600 else sql[:600] + " ...",
+            "```",
+            "",
+            "```",
+            *key_lines(plan.lines),
+            "```",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def replace_sections(document: str, sections: dict[str, str]) -> str:
+    """Replace each `## heading` section (up to the next `## `), or append it."""
+    lines = document.splitlines()
+    for heading, body in sections.items():
+        start = next((i for i, line in enumerate(lines) if line.strip() == heading), None)
+        new = [*body.rstrip("\n").splitlines(), ""]
+        if start is None:
+            if lines and lines[-1].strip():
+                lines.append("")
+            lines += new
+            continue
+        end = len(lines)
+        in_code = False
+        for i in range(start + 1, len(lines)):
+            if lines[i].startswith("```"):
+                in_code = not in_code
+            elif not in_code and lines[i].startswith("## "):
+                end = i
+                break
+        lines[start:end] = new
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write_doc(path: Path, sections: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    document = path.read_text() if path.exists() else "# Performance\n"
+    path.write_text(replace_sections(document, sections))
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def _check_deadline(deadline: float, what: str) -> None:
+    if time.monotonic() > deadline:
+        raise Deadline(f"time limit reached before {what}")
+
+
+async def measure(
+    scenario: Scenario,
+    server: Server,
+    workdir: Path,
+    args: argparse.Namespace,
+    deadline: float,
+    py_spy: str | None,
+) -> Row:
+    _check_deadline(deadline, f"scenario {scenario.key}")
+    warm_errors = 0
+    if scenario.warm_each:
+        warm_errors, etags = await warm_paths(
+            server.base_url, scenario.paths, want_etags=scenario.key == "c"
+        )
+        if scenario.key == "c":
+            scenario.etags = etags
+    script = write_wrk_script(workdir, scenario)
+    if args.warmup:
+        await run_wrk(script, server.port, args.warmup)
+    if args.wait_quiet:
+        await wait_until_quiet(min(args.wait_quiet, max(0.0, deadline - time.monotonic())))
+    profilers: list[asyncio.subprocess.Process] = []
+    if py_spy is not None and args.profile and scenario.server != "bare":
+        profilers = await profile_workers(
+            py_spy, server.worker_pids(), args.duration, Path(args.profile), scenario.key
+        )
+    before = await asyncio.to_thread(cpu_snapshot)
+    result = await run_wrk(script, server.port, args.duration)
+    cpu = cpu_usage(before, await asyncio.to_thread(cpu_snapshot))
+    for proc in profilers:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), timeout=30)
+    row = Row(scenario, result, warm_errors, cpu=cpu)
+    print(
+        f"  ({scenario.key}) {scenario.title}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} "
+        f"p95 {result.p95_ms:.2f} p99 {result.p99_ms:.2f} ms, {row.errors} errors "
+        f"(statuses {result.statuses}); {cpu.describe()}",
+        flush=True,
+    )
+    if profilers:
+        files = [
+            Path(args.profile) / f"{scenario.key}.worker{n}.txt" for n in range(len(profilers))
+        ]
+        print(await asyncio.to_thread(summarize_profile, files), flush=True)
+    return row
+
+
+async def run(args: argparse.Namespace) -> int:
+    deadline = time.monotonic() + args.time_limit - CLEANUP_RESERVE_S
+    command = "uv run python -m bench.load" + (" " + shlex.join(args.argv) if args.argv else "")
+    started = time.perf_counter()
+    catalog = generate_catalog(seed=CATALOG_SEED, products=args.products)
+    queries = search_queries(catalog, SEARCH_QUERIES)
+    prefixes = suggest_prefixes(catalog, SUGGEST_PREFIXES)
+    catalog_line = (
+        f"`generate_catalog(seed={CATALOG_SEED}, products={args.products})`: "
+        f"{len(catalog.products):,} products, {catalog.variant_count:,} variants, "
+        f"{len(catalog.brands)} brands, {len(catalog.categories)} categories"
+    )
+    print(f"generated {catalog_line} in {time.perf_counter() - started:.1f} s", flush=True)
+    py_spy = None
+    if args.profile:
+        await asyncio.to_thread(Path(args.profile).mkdir, parents=True, exist_ok=True)
+        py_spy = await asyncio.to_thread(py_spy_binary)
+        if py_spy is None:
+            print("warning: py-spy not found, profiling disabled", file=sys.stderr)
+    redis_prefix = f"catalog-load-{secrets.token_hex(6)}:"
+    servers: list[Server] = []
+    plans: list[Plan] = []
+    try:
+        async with throwaway_database() as url:
+            try:
+                print(f"database {url.rsplit('/', 1)[-1]}: migrating and seeding ...", flush=True)
+                timings = await asyncio.wait_for(
+                    migrate_and_seed(url, catalog), timeout=max(1.0, deadline - time.monotonic())
+                )
+                print(
+                    "migrations {migrate:.1f} s, seeding {seed:.1f} s, VACUUM ANALYZE "
+                    "{analyze:.1f} s".format(**timings),
+                    flush=True,
+                )
+                del catalog
+                ids = await catalog_ids(url)
+                scenarios = build_scenarios(ids, queries, prefixes)
+                if args.scenarios:
+                    wanted = set(args.scenarios.split(","))
+                    scenarios = [s for s in scenarios if s.key in wanted or s.key == "a"]
+                with tempfile.TemporaryDirectory(prefix="catalog-load-") as tmp:
+                    rows = await _run_scenarios(
+                        scenarios, url, redis_prefix, Path(tmp), args, deadline, py_spy, servers
+                    )
+                if time.monotonic() < deadline:
+                    print("collecting query plans ...", flush=True)
+                    plans = await collect_plans(url, ids, args.search_query)
+                versions = await server_versions(url)
+            finally:
+                # Servers first: the database is dropped once nothing uses it.
+                for server in servers:
+                    await asyncio.shield(server.stop())
+    except Deadline as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TimeoutError:
+        print("error: time limit reached while seeding", file=sys.stderr)
+        return 2
+    except BenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        with contextlib.suppress(Exception):
+            await delete_redis_keys(redis_prefix)
+
+    order = {s.key: i for i, s in enumerate(build_order())}
+    rows.sort(key=lambda r: order.get(r.scenario.key, 99))
+    bare_rps = next((r.result.rps for r in rows if r.scenario.server == "bare"), math.nan)
+    for row in rows:
+        row.ratio = row.result.rps / bare_rps if bare_rps else math.nan
+    print()
+    print(render_table(rows))
+    print()
+    print(render_statuses(rows))
+    if args.explain:
+        for plan in plans:
+            print()
+            print("=" * 100)
+            print(plan.label)
+            print("indexes:", ", ".join(plan.indexes) or "none")
+            print(" ".join(plan.sql.split()))
+            print("\n".join(plan.lines))
+    full = not args.scenarios
+    if args.no_write or not full:
+        print("\n(docs not written: --no-write or a subset of scenarios)")
+    else:
+        sections = {
+            SECTION_LOAD: load_section(
+                rows,
+                command=command,
+                args=args,
+                machine=machine_description(),
+                versions=versions,
+                catalog_line=catalog_line,
+            ),
+            SECTION_PLANS: plans_section(plans, args.products),
+        }
+        output = Path(args.output)
+        await asyncio.to_thread(write_doc, output, sections)
+        print(f"\nwritten to {output}")
+    failed = [r for r in rows if r.errors]
+    for row in failed:
+        print(f"error: scenario ({row.scenario.key}) had {row.errors} errors", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def build_order() -> list[Scenario]:
+    """The scenario keys in table order (the run order differs: grouped by server)."""
+    keys = ["a", "b", "c", "d", "e-off", "e-on", "f-off", "f-on", "g-off", "g-on"]
+    return [Scenario(k, "", "", []) for k in keys]
+
+
+async def _run_scenarios(
+    scenarios: list[Scenario],
+    url: str,
+    redis_prefix: str,
+    workdir: Path,
+    args: argparse.Namespace,
+    deadline: float,
+    py_spy: str | None,
+    servers: list[Server],
+) -> list[Row]:
+    rows: list[Row] = []
+    logs = Path(args.logs) if args.logs else workdir
+    logs.mkdir(parents=True, exist_ok=True)
+    bare = bare_server(logs / "bare.log")
+    servers.append(bare)
+    cached = catalog_server(url, redis_prefix, cache=True, log=logs / "catalog-cache-on.log")
+    servers.append(cached)
+    print("starting the bare app and the server (cache on) ...", flush=True)
+    await asyncio.gather(bare.start("/bare"), cached.start(READY_PATH))
+    for scenario in scenarios:
+        if scenario.server == "bare":
+            rows.append(await measure(scenario, bare, workdir, args, deadline, py_spy))
+    for scenario in scenarios:
+        if scenario.server == "cached":
+            rows.append(await measure(scenario, cached, workdir, args, deadline, py_spy))
+    await cached.stop()
+    if any(s.server == "uncached" for s in scenarios):
+        print("restarting the server with CATALOG_CACHE_ENABLED=false ...", flush=True)
+        uncached = catalog_server(
+            url, redis_prefix, cache=False, log=logs / "catalog-cache-off.log"
+        )
+        servers.append(uncached)
+        await uncached.start(READY_PATH)
+        for scenario in scenarios:
+            if scenario.server == "uncached":
+                rows.append(await measure(scenario, uncached, workdir, args, deadline, py_spy))
+        await uncached.stop()
+    await bare.stop()
+    return rows
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    raw = list(argv) if argv is not None else sys.argv[1:]
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.load", description=(__doc__ or "").split("\n")[0]
+    )
+    parser.add_argument("--products", type=int, default=100_000, help="catalog size (100000)")
+    parser.add_argument(
+        "--duration",
+        type=int,
+        default=DEFAULT_DURATION_S,
+        help=f"seconds per scenario ({DEFAULT_DURATION_S}, at most {MAX_DURATION_S})",
+    )
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=DEFAULT_WARMUP_S,
+        help=f"seconds of unmeasured load before each scenario ({DEFAULT_WARMUP_S}, 0 for none)",
+    )
+    parser.add_argument(
+        "--explain", action="store_true", help="print the full EXPLAIN (ANALYZE, BUFFERS) plans"
+    )
+    parser.add_argument(
+        "--search-query", default="office chair", help="the search of the query plans"
+    )
+    parser.add_argument(
+        "--scenarios",
+        help="comma-separated subset, e.g. d,e-off (the bare one always runs; docs not written)",
+    )
+    parser.add_argument(
+        "--profile",
+        metavar="DIR",
+        help="record each server scenario's workers with py-spy (raw stacks) into DIR",
+    )
+    parser.add_argument("--logs", metavar="DIR", help="keep the servers' logs in DIR")
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="before each scenario, wait up to SECONDS for other processes to use < 15%% CPU",
+    )
+    parser.add_argument("--output", default=str(DOC_PATH), help="the document to update")
+    parser.add_argument("--no-write", action="store_true", help="do not update the document")
+    parser.add_argument(
+        "--time-limit", type=float, default=TIME_LIMIT_S, help="seconds for everything (1800)"
+    )
+    args = parser.parse_args(raw)
+    if args.products < 100:
+        parser.error("--products must be at least 100")
+    if not 1 <= args.duration <= MAX_DURATION_S:
+        parser.error(f"--duration must be between 1 and {MAX_DURATION_S} seconds")
+    if not 0 <= args.warmup <= 10:
+        parser.error("--warmup must be between 0 and 10 seconds")
+    if args.scenarios:
+        known = {s.key for s in build_order()}
+        unknown = set(args.scenarios.split(",")) - known
+        if unknown:
+            parser.error(f"unknown scenarios {sorted(unknown)}; known: {sorted(known)}")
+    args.argv = raw
+    return args
+
+
+async def cancel_on_sigterm(work: Awaitable[int]) -> int:
+    """Await `work`; SIGTERM cancels it like Ctrl-C does, so the cleanups still run."""
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    if task is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        print("cancelled: cleaned up", file=sys.stderr)
+        return 143
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("error: wrk is not installed (make bench-load installs it)", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(cancel_on_sigterm(run(args)))
+    except KeyboardInterrupt:
+        print("interrupted: cleaned up", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
