@@ -622,17 +622,7 @@ class TestBadInput:
         assert await names(client, {"q": "CAFÉ TABLE"}) == ["cafe Table"]
         assert await names(client, {"q": "cafè"}) == ["cafe Table", "Espresso Cup"]
 
-    async def test_accents_in_the_catalog_are_folded(
-        self, client: httpx.AsyncClient, profile: str, request: pytest.FixtureRequest
-    ) -> None:
-        if profile == "production":
-            request.applymarker(
-                pytest.mark.xfail(
-                    reason="PostgreSQL indexes 'Café' as 'café' (no unaccent in the search "
-                    "migration's to_tsvector), so 'cafe' cannot find it; SQLite folds it",
-                    strict=True,
-                )
-            )
+    async def test_accents_in_the_catalog_are_folded(self, client: httpx.AsyncClient) -> None:
         await product(client, "Café Table")
         await product(client, "Espresso Cup", description="For the Café au lait lover")
         for q in ("cafe", "Café", "CAFE"):
@@ -640,17 +630,7 @@ class TestBadInput:
             assert [i["name"] for i in body["items"]] == ["Café Table", "Espresso Cup"], q
             assert body["did_you_mean"] is None, q  # not a typo
 
-    async def test_decimal_numbers(
-        self, client: httpx.AsyncClient, profile: str, request: pytest.FixtureRequest
-    ) -> None:
-        if profile == "production":
-            request.applymarker(
-                pytest.mark.xfail(
-                    reason="PostgreSQL's parser indexes '3.0' as one token while queries (and "
-                    "SQLite) split it into '3' and '0': only a partial match there",
-                    strict=True,
-                )
-            )
+    async def test_decimal_numbers(self, client: httpx.AsyncClient) -> None:
         await product(client, "USB 3.0 Cable")
         await product(client, "USB Hub")
         body = await search(client, {"q": "usb 3.0"})
