@@ -89,3 +89,38 @@ def test_seed_refuses_a_non_positive_product_count(database: Path) -> None:
     assert result.exit_code == 2
     assert "--products" in result.output
     assert _count(database, "product") == 0
+
+
+def test_create_user_makes_an_admin_who_can_log_in(database: Path) -> None:
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    result = runner.invoke(
+        cli,
+        ["create-user", "--email", "Root@Example.com", "--role", "admin", "--password-stdin"],
+        input="a-strong-admin-password\n",
+    )
+    assert result.exit_code == 0, result.output
+    assert "created admin root@example.com" in result.output
+    with sqlite3.connect(database) as conn:
+        row = conn.execute("SELECT email, role, password_hash FROM user_account").fetchone()
+    assert row[0] == "root@example.com"
+    assert row[1] == "admin"
+    assert row[2].startswith("$argon2id$")
+    assert "a-strong-admin-password" not in result.output
+
+
+def test_create_user_refuses_weak_passwords_and_duplicates(database: Path) -> None:
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    weak = runner.invoke(
+        cli, ["create-user", "--email", "a@example.com", "--password-stdin"], input="short\n"
+    )
+    assert weak.exit_code == 1
+    assert "at least 10 characters" in weak.output
+    args = ["create-user", "--email", "b@example.com", "--role", "seller", "--password-stdin"]
+    assert runner.invoke(cli, args, input="a-strong-password-1\n").exit_code == 0
+    again = runner.invoke(cli, args, input="a-strong-password-1\n")
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+    bad_role = runner.invoke(
+        cli, ["create-user", "--email", "c@example.com", "--role", "root", "--password-stdin"]
+    )
+    assert bad_role.exit_code == 2
