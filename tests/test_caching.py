@@ -159,6 +159,58 @@ class TestHits:
             assert 1 <= len(product_selects) <= 2
 
 
+class TestFastPath:
+    """Hot anonymous product reads are answered before routing, identically to the router."""
+
+    async def test_same_answer_as_the_router(self, pair: tuple[FastAPI, FastAPI]) -> None:
+        a, _ = pair
+        async with await admin_client(a) as admin, make_client(a) as anon:
+            product = await make_product(admin)
+            path = f"{API}/products/{product['id']}"
+            miss = await anon.get(path)  # computed by the router, stored in the cache
+            statements, stop = count_queries(a.state.engine)
+            try:
+                hit = await anon.get(path)
+                head = await anon.head(path)
+                not_modified = await anon.get(path, headers={"If-None-Match": miss.headers["etag"]})
+            finally:
+                stop()
+            assert statements == []
+            assert hit.status_code == 200
+            assert hit.content == miss.content
+            for header in ("etag", "cache-control", "content-type", "x-content-type-options"):
+                assert hit.headers[header] == miss.headers[header]
+            assert "x-request-id" in hit.headers
+            assert "ratelimit-remaining" in hit.headers
+            assert head.status_code == 200
+            assert head.content == b""
+            assert not_modified.status_code == 304
+            assert not_modified.content == b""
+
+    async def test_unusual_requests_go_to_the_router(self, pair: tuple[FastAPI, FastAPI]) -> None:
+        a, _ = pair
+        async with await admin_client(a) as admin, make_client(a) as anon:
+            product = await make_product(admin)
+            path = f"{API}/products/{product['id']}"
+            await anon.get(path)
+            private = await admin.get(path)
+            assert private.headers["cache-control"].startswith("private")
+            assert (await anon.get(f"{API}/products/not-a-uuid")).status_code == 422
+            assert (await anon.get(path, params={"x": "1"})).status_code == 200
+
+    async def test_rate_limit_applies(self, backend: Backend, app: FastAPI) -> None:
+        settings = cached_settings(
+            backend,
+            rate_limit_anonymous="3/minute",
+            redis_prefix=backend.settings.redis_prefix + "fast:",
+        )
+        async with running(settings) as limited, make_client(limited) as anon:
+            async with await admin_client(limited) as admin:
+                product = await make_product(admin)
+            responses = [await anon.get(f"{API}/products/{product['id']}") for _ in range(5)]
+        assert [r.status_code for r in responses] == [200, 200, 200, 429, 429]
+
+
 class TestFreshAcrossInstances:
     """A write through instance A is never served stale by instance B."""
 

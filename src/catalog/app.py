@@ -25,6 +25,7 @@ from catalog.db import create_engine, create_sessionmaker
 from catalog.errors import install_error_handlers, responses
 from catalog.kit.cache import Cache, MemoryCache, ReadCache, RedisCache
 from catalog.kit.clientip import parse_networks
+from catalog.kit.fastpath import CachedProductReadMiddleware
 from catalog.kit.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from catalog.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from catalog.logging import RequestContextMiddleware, configure_logging
@@ -120,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ops_router)
 
     # Pure ASGI middleware, outermost last.
+    app.add_middleware(CachedProductReadMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:

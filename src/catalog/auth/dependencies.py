@@ -113,15 +113,18 @@ def get_rate_limiter(request: Request) -> RateLimiter:
 async def rate_limit(request: Request, principal: PrincipalDep) -> None:
     """The general limit: per API key, per user, or per client IP for anonymous callers."""
     limiter = get_rate_limiter(request)
+    # Counted in process from budget leased from Redis: no round trip per request.
     if principal.api_key_id is not None:
-        await limiter.enforce(
+        await limiter.enforce_general(
             request.scope, limiter.authenticated, "key", str(principal.api_key_id)
         )
     elif principal.user_id is not None:
-        await limiter.enforce(request.scope, limiter.authenticated, "user", str(principal.user_id))
+        await limiter.enforce_general(
+            request.scope, limiter.authenticated, "user", str(principal.user_id)
+        )
     else:
         ip = client_ip(request.scope, request.app.state.trusted_proxies)
-        await limiter.enforce(request.scope, limiter.anonymous, "ip", ip)
+        await limiter.enforce_general(request.scope, limiter.anonymous, "ip", ip)
 
 
 async def auth_rate_limit(request: Request) -> None:
