@@ -66,3 +66,24 @@ async def test_counts_survive_a_redis_outage_locally(backend: Backend) -> None:
         assert [r.allowed for r in results] == [True, True, True, False, False]
     finally:
         await client.aclose()
+
+
+async def test_concurrent_requests_share_one_lease(backend: Backend) -> None:
+    """A burst of concurrent requests waits for one lease instead of each leasing a slice
+    (which would spend the whole budget on leases nobody uses)."""
+    if backend.profile != "production":
+        pytest.skip("needs Redis")
+    import asyncio
+
+    prefix = f"catalog-test-budget-{uuid.uuid4().hex[:8]}:"
+    client = aioredis.Redis.from_url(REDIS_URL)
+    limiter = BudgetRateLimiter(client, prefix)
+    try:
+        item = parse("1000/minute")
+        results = await asyncio.gather(*[limiter.hit(item, "ip", "burst") for _ in range(200)])
+        assert all(r.allowed for r in results)
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

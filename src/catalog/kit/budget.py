@@ -20,7 +20,7 @@ import contextlib
 import math
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import structlog
 from limits import RateLimitItem
@@ -38,6 +38,9 @@ class _Counter:
     leased: int = 0  # budget taken from Redis by all workers, as of our last lease
     lease_left: int = 0  # slots of our lease not used yet
     used: int = 0  # admitted here (exact count when there is no Redis)
+    # One lease request at a time: concurrent requests wait for it instead of each leasing
+    # a slice (which would exhaust the budget with leases nobody uses).
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class BudgetRateLimiter:
@@ -84,19 +87,23 @@ class BudgetRateLimiter:
             counter.used += 1
             return RateLimitResult(True, counter.limit, counter.limit - counter.used, reset_after)
         if counter.lease_left <= 0:
-            if counter.leased >= counter.limit:
-                return RateLimitResult(False, counter.limit, 0, reset_after)
-            try:
-                await self._lease(key, counter)
-            except Exception as exc:
-                log.warning("rate_limit_storage_unavailable", error=str(exc))
-                if not self._fail_open:
-                    raise RateLimitUnavailable("Rate limiting is temporarily unavailable") from exc
-                # Fail open, but never beyond what this worker alone has admitted.
-                if counter.used >= counter.limit:
-                    return RateLimitResult(False, counter.limit, 0, reset_after)
-                counter.used += 1
-                return RateLimitResult(True, counter.limit, 0, reset_after)
+            async with counter.lock:
+                if counter.lease_left <= 0:
+                    if counter.leased >= counter.limit:
+                        return RateLimitResult(False, counter.limit, 0, reset_after)
+                    try:
+                        await self._lease(key, counter)
+                    except Exception as exc:
+                        log.warning("rate_limit_storage_unavailable", error=str(exc))
+                        if not self._fail_open:
+                            raise RateLimitUnavailable(
+                                "Rate limiting is temporarily unavailable"
+                            ) from exc
+                        # Fail open, but never beyond what this worker alone has admitted.
+                        if counter.used >= counter.limit:
+                            return RateLimitResult(False, counter.limit, 0, reset_after)
+                        counter.used += 1
+                        return RateLimitResult(True, counter.limit, 0, reset_after)
             if counter.lease_left <= 0:
                 return RateLimitResult(False, counter.limit, 0, reset_after)
         counter.lease_left -= 1
