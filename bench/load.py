@@ -93,6 +93,7 @@ WRK_TIMEOUT = "10s"  # slower answers are latencies, not socket errors
 MAX_DURATION_S = 30
 DEFAULT_DURATION_S = 15
 DEFAULT_WARMUP_S = 3
+DEFAULT_WAIT_QUIET_S = 120.0  # a shared machine: let other work finish before measuring
 CACHED_IDS = 1_000
 UNCACHED_IDS = 10_000
 SEARCH_QUERIES = 200
@@ -166,6 +167,7 @@ class WrkResult:
     socket_errors: dict[str, int]
     statuses: dict[str, int]  # 2xx / 3xx / 4xx / 5xx
     bytes_read: int
+    codes: dict[str, int] = field(default_factory=dict)  # per HTTP status
 
     @property
     def rps(self) -> float:
@@ -183,6 +185,10 @@ class Row:
     warm_errors: int = 0
     ratio: float = math.nan
     cpu: CpuUsage | None = None
+    server_cpu_ms: float = math.nan  # server CPU time per request
+    pg_ms: float = math.nan  # statement execution time in PostgreSQL per request
+    pg_sessions: int | None = None  # connections PostgreSQL accepted during the measurement
+    pg_commits: int | None = None  # transactions committed during the measurement
 
     @property
     def errors(self) -> int:
@@ -214,6 +220,7 @@ end
 
 function init(args)
   s2, s3, s4, s5 = 0, 0, 0, 0
+  codes = {}
   reqs = {}
   for line in io.lines(paths_file) do
     local path, etag = line:match("^([^\t]+)\t(.*)$")
@@ -232,6 +239,7 @@ function request()
 end
 
 function response(status, headers, body)
+  codes[status] = (codes[status] or 0) + 1
   if status >= 500 then s5 = s5 + 1
   elseif status >= 400 then s4 = s4 + 1
   elseif status >= 300 then s3 = s3 + 1
@@ -240,18 +248,22 @@ end
 
 function done(summary, latency, requests)
   local c2, c3, c4, c5 = 0, 0, 0, 0
+  local all = {}
   for _, t in ipairs(threads) do
     c2 = c2 + t:get("s2"); c3 = c3 + t:get("s3")
     c4 = c4 + t:get("s4"); c5 = c5 + t:get("s5")
+    for code, n in pairs(t:get("codes")) do all[code] = (all[code] or 0) + n end
   end
+  local parts = {}
+  for code, n in pairs(all) do parts[#parts + 1] = string.format('"%d":%d', code, n) end
   local e = summary.errors
   io.write(string.format(
     'WRKJSON {"requests":%d,"duration_us":%d,"bytes":%d,"connect":%d,"read":%d,' ..
     '"write":%d,"timeout":%d,"status":%d,"p50_us":%.1f,"p95_us":%.1f,"p99_us":%.1f,' ..
-    '"max_us":%.1f,"s2":%d,"s3":%d,"s4":%d,"s5":%d}\n',
+    '"max_us":%.1f,"s2":%d,"s3":%d,"s4":%d,"s5":%d,"codes":{%s}}\n',
     summary.requests, summary.duration, summary.bytes, e.connect, e.read, e.write,
     e.timeout, e.status, latency:percentile(50), latency:percentile(95),
-    latency:percentile(99), latency.max, c2, c3, c4, c5))
+    latency:percentile(99), latency.max, c2, c3, c4, c5, table.concat(parts, ",")))
 end
 """
 
@@ -326,6 +338,7 @@ async def run_wrk(script: Path, port: int, duration: int) -> WrkResult:
         socket_errors={k: int(data[k]) for k in ("connect", "read", "write", "timeout")},
         statuses={k: int(data[f"s{k[0]}"]) for k in ("2xx", "3xx", "4xx", "5xx")},
         bytes_read=int(data["bytes"]),
+        codes={str(k): int(v) for k, v in sorted(data.get("codes", {}).items())},
     )
 
 
@@ -380,7 +393,7 @@ class CpuSnapshot:
     at: float
     busy: int  # jiffies of all CPUs, not idle
     mine: int  # this process and its descendants (servers, wrk), exited children included
-    db: dict[int, int]  # PostgreSQL and Redis processes
+    db: dict[int, int]  # PostgreSQL and Redis processes (backends that exit are missed)
 
 
 @dataclass(frozen=True)
@@ -505,6 +518,17 @@ class Server:
             return []
         return [p for p in descendants(self.proc.pid) if "spawn_main" in _cmdline(p)]
 
+    def cpu_ticks(self) -> int:
+        """CPU time (clock ticks) used so far by this server's processes."""
+        if self.proc is None:
+            return 0
+        total = 0
+        for pid in [self.proc.pid, *descendants(self.proc.pid)]:
+            times = _proc_times(pid)
+            if times is not None:
+                total += times[1] + times[2]
+        return total
+
     def _signal(self, sig: signal.Signals) -> None:
         if self.proc is None:
             return
@@ -549,7 +573,10 @@ def catalog_env(url: str, redis_prefix: str, *, cache: bool) -> dict[str, str]:
 
 
 def catalog_server(url: str, redis_prefix: str, *, cache: bool, log: Path) -> Server:
+    """The real server. Each one gets Redis keys of its own (under the run's prefix), so the
+    cache-off server starts from scratch like the cache-on one."""
     port = free_port()
+    redis_prefix += "on:" if cache else "off:"
     argv = ["uv", "run", "--frozen", "catalog", "serve", "--host", HOST, "--port", str(port)]
     argv += ["--workers", str(WORKERS)]
     name = "catalog (cache on)" if cache else "catalog (cache off)"
@@ -599,6 +626,22 @@ async def _drop_database(name: str) -> None:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     finally:
         await admin.close()
+
+
+async def pg_counters(database: str) -> tuple[int, int, float]:
+    """(sessions, committed transactions, milliseconds spent executing statements) of
+    `database` so far: cumulative statistics of this database only, whatever else runs."""
+    admin = await _pg_admin()
+    try:
+        row = await admin.fetchrow(
+            "SELECT sessions, xact_commit, active_time FROM pg_stat_database WHERE datname = $1",
+            database,
+        )
+    finally:
+        await admin.close()
+    if row is None:
+        return 0, 0, 0.0
+    return int(row["sessions"]), int(row["xact_commit"]), float(row["active_time"])
 
 
 async def delete_redis_keys(prefix: str) -> int:
@@ -892,6 +935,7 @@ async def profile_workers(
                 str(duration),
                 "--rate",
                 "97",
+                "--gil",  # only samples holding the GIL: Python work, not idle threads
                 "--format",
                 "raw",
                 "--output",
@@ -1007,6 +1051,11 @@ def _classify(statement: str) -> str:
     s = " ".join(statement.lower().split())
     rules = (
         ("from search_synonym", "search: synonym rules"),
+        ("from search_term", "search: typo correction candidates (search_term)"),
+        ("from search_event", "suggest: past queries"),
+        ("lower(brand.name) like", "suggest: brands"),
+        ("lower(category.name) like", "suggest: categories"),
+        ("select product.id, product.name, product.popularity", "suggest: products"),
         ("facet_base", "search: facet counts (CTE + UNION ALL)"),
         ("count(*) over", "search: page of results + total"),
         ("from brand where brand.id in", "search: brand names of the facets"),
@@ -1017,14 +1066,16 @@ def _classify(statement: str) -> str:
         if needle in s:
             return label
     if re.match(r"^select \$1(::integer)? as anon_1 from product where", s):
-        if re.match(r"^select \S+ as anon_1 from product where product\.search_vector @@", s):
+        if re.match(r"^select \S+ as anon_1 from product where \(?product\.search_vector @@", s):
             return "search: does the word match anything (typo check)"
         return "search: all-terms exists probe"
     if "with recursive subtree" in s:
         return "list page, category subtree (recursive CTE)"
-    if "from product left outer join brand" in s and "limit" in s:
+    if "from product left outer join brand on" in s:
+        return "search: page of results"
+    if "from product left outer join brand as" in s and "limit" in s:
         return "list page"
-    if "from product left outer join brand" in s:
+    if "from product left outer join brand as" in s:
         return "product by id (+ brand, category)"
     return s[:60]
 
@@ -1053,7 +1104,7 @@ class StatementCapture:
         event.remove(self.engine.sync_engine, "before_cursor_execute", self._before)
 
 
-async def collect_plans(url: str, ids: CatalogIds, search_q: str) -> list[Plan]:
+async def collect_plans(url: str, ids: CatalogIds, search_q: str, suggest_q: str) -> list[Plan]:
     """Run the service functions behind the main reads once, capture their SQL and
     `EXPLAIN (ANALYZE, BUFFERS)` each statement."""
     engine = create_engine(Settings(database_url=url))
@@ -1084,6 +1135,9 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str) -> list[Plan]:
             visibility=visibility,
         )
 
+    async def suggest(session: AsyncSession) -> None:
+        await PostgresSearchBackend().suggest(session, suggest_q, 10)
+
     async def search(session: AsyncSession) -> None:
         await search_service.run_search(
             session,
@@ -1102,6 +1156,7 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str) -> list[Plan]:
         ("GET /api/v1/products?limit=20", list_page),
         ("GET /api/v1/products?limit=20&category_id=<root category>", list_category),
         (f"GET /api/v1/search?q={search_q}&facet=color", search),
+        (f"GET /api/v1/search/suggest?q={suggest_q}", suggest),
     ]
     try:
         async with engine.connect() as conn:  # first connect: dialect initialisation queries
@@ -1111,14 +1166,26 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str) -> list[Plan]:
             with capture:
                 async with sessionmaker() as session:
                     await work(session)
+            # Replayed in one transaction, like the request: `SET LOCAL` statements are run
+            # (they change the plans), reads are explained, anything else is left out.
             async with engine.connect() as conn:
                 for statement, parameters in capture.statements:
                     params = tuple(parameters) if isinstance(parameters, list | tuple) else ()
-                    result = await conn.exec_driver_sql(
-                        "EXPLAIN (ANALYZE, BUFFERS) " + statement, params
-                    )
-                    lines = [str(r[0]) for r in result.all()]
+                    verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+                    if verb == "SET":
+                        await conn.exec_driver_sql(statement, params)
+                        continue
+                    if verb not in ("SELECT", "WITH", "(SELECT"):
+                        continue
                     label = f"{request}: {_classify(statement)}"
+                    try:
+                        async with conn.begin_nested():
+                            result = await conn.exec_driver_sql(
+                                "EXPLAIN (ANALYZE, BUFFERS) " + statement, params
+                            )
+                            lines = [str(r[0]) for r in result.all()]
+                    except Exception as exc:  # one plan we cannot get must not lose the others
+                        lines = [f"(EXPLAIN failed: {type(exc).__name__}: {exc})"[:300]]
                     plans.append(Plan(label, statement, lines, plan_indexes(lines)))
                 await conn.rollback()
     finally:
@@ -1132,7 +1199,8 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str) -> list[Plan]:
 def render_table(rows: Sequence[Row]) -> str:
     header = (
         f"| {'scenario':<40} | {'paths':>6} | {'rps':>8} | {'% of bare':>9} | {'p50 ms':>7} "
-        f"| {'p95 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'target':<40} | {'met':<6} |"
+        f"| {'p95 ms':>7} | {'p99 ms':>7} | {'errors':>6} | {'app CPU + PG ms/req':>20} "
+        f"| {'target':<40} | {'met':<6} |"
     )
     sep = "|" + "|".join("-" * (len(c)) for c in header.split("|")[1:-1]) + "|"
     lines = [header, sep]
@@ -1140,10 +1208,15 @@ def render_table(rows: Sequence[Row]) -> str:
         s, r = row.scenario, row.result
         target = s.target.describe() if s.server != "bare" else "(baseline)"
         title = f"({s.key}) {s.title}"
+        cpu = (
+            f"{row.server_cpu_ms:.2f} + {row.pg_ms:.2f}"
+            if s.server != "bare"
+            else (f"{row.server_cpu_ms:.2f}")
+        )
         lines.append(
             f"| {title:<40} | {len(s.paths):>6,} | {r.rps:>8,.0f} | {row.ratio:>9.1%} "
             f"| {r.p50_ms:>7.2f} | {r.p95_ms:>7.2f} | {r.p99_ms:>7.2f} | {row.errors:>6} "
-            f"| {target:<40} | {row.verdict():<6} |"
+            f"| {cpu:>20} | {target:<40} | {row.verdict():<6} |"
         )
     return "\n".join(lines)
 
@@ -1153,14 +1226,37 @@ def render_statuses(rows: Sequence[Row]) -> str:
     for row in rows:
         r = row.result
         socket_errors = ", ".join(f"{k} {v}" for k, v in r.socket_errors.items() if v) or "none"
-        codes = ", ".join(f"{k} {v:,}" for k, v in r.statuses.items() if v)
+        codes = ", ".join(f"{k}: {v:,}" for k, v in r.codes.items()) or "none"
         lines.append(
             f"- ({row.scenario.key}) {r.requests:,} requests in {r.duration_s:.1f} s "
             f"({codes}; socket errors: {socket_errors}; warm-up errors: {row.warm_errors}; "
             f"max {r.max_ms:.1f} ms; {r.bytes_read / max(1, r.requests):,.0f} bytes/response)"
             + (f"; {row.cpu.describe()}" if row.cpu is not None else "")
+            + pg_note(row)
         )
     return "\n".join(lines)
+
+
+def pg_note(row: Row) -> str:
+    if row.pg_sessions is None or row.pg_commits is None:
+        return ""
+    return (
+        f"; PostgreSQL: {row.pg_sessions:,} new connections, "
+        f"{row.pg_commits / max(1, row.result.requests):.2f} commits/request"
+    )
+
+
+def rate_limit_note(rows: Sequence[Row]) -> str:
+    """429s cannot come from the configured limit, which no run can reach."""
+    limited = [r for r in rows if r.result.codes.get("429")]
+    if not limited:
+        return ""
+    keys = ", ".join(f"({r.scenario.key}) {r.result.codes['429']:,}" for r in limited)
+    return (
+        f"**429 Too Many Requests** in {keys}: the limits are set to {HIGH_LIMIT}, which this "
+        "run cannot reach, so the rate limiter refused requests it should have admitted. Those "
+        "scenarios' requests/s and latencies mostly measure cheap 429 answers."
+    )
 
 
 def noise_note(rows: Sequence[Row]) -> str:
@@ -1253,15 +1349,25 @@ def load_section(
         "paths round-robin. Errors are responses with status >= 400 plus wrk's socket errors "
         "(and failed warm-up requests). Cached scenarios request each path once before the "
         "warm-up, so the measured requests are cache hits; uncached ones run on the same "
-        "server restarted with `CATALOG_CACHE_ENABLED=false`.",
+        "server restarted with `CATALOG_CACHE_ENABLED=false`. Before each scenario the run "
+        f"waits (at most {args.wait_quiet:.0f} s) until other processes use less than 15% of "
+        "the CPU.",
         "",
         render_table(rows),
+        "",
+        "app CPU + PG ms/req: CPU time of the server's processes (uvicorn workers) per request, "
+        "plus the time PostgreSQL spent executing statements of the benchmark's database per "
+        "request (`pg_stat_database.active_time`: wall time, so it grows when backends wait "
+        "for a CPU). Unlike requests/s, the app CPU hardly depends on what else runs on the "
+        "machine: bare app CPU / scenario app CPU is about the share of bare a dedicated server "
+        "reaches when the Python process is the bottleneck.",
         "",
         "Targets (from the issue): cached GET >= 35% of bare with p99 <= 25 ms; 304 >= 35%; "
         "uncached GET >= 12%; list of 20 >= 10%; zero errors everywhere.",
         "",
         noise_note(rows),
         "",
+        *([rate_limit_note(rows), ""] if rate_limit_note(rows) else []),
         "Responses and CPU use per scenario:",
         "",
         render_statuses(rows),
@@ -1353,28 +1459,59 @@ async def measure(
         if scenario.key == "c":
             scenario.etags = etags
     script = write_wrk_script(workdir, scenario)
-    if args.warmup:
-        await run_wrk(script, server.port, args.warmup)
     if args.wait_quiet:
         await wait_until_quiet(min(args.wait_quiet, max(0.0, deadline - time.monotonic())))
+    if args.warmup:
+        await run_wrk(script, server.port, args.warmup)
     profilers: list[asyncio.subprocess.Process] = []
     if py_spy is not None and args.profile and scenario.server != "bare":
         profilers = await profile_workers(
             py_spy, server.worker_pids(), args.duration, Path(args.profile), scenario.key
         )
+    database = server.env.get("CATALOG_DATABASE_URL", "").rsplit("/", 1)[-1]
+    pg_before = await pg_counters(database) if database else None
     before = await asyncio.to_thread(cpu_snapshot)
+    server_before = await asyncio.to_thread(server.cpu_ticks)
     result = await run_wrk(script, server.port, args.duration)
-    cpu = cpu_usage(before, await asyncio.to_thread(cpu_snapshot))
+    server_ticks = await asyncio.to_thread(server.cpu_ticks) - server_before
+    after = await asyncio.to_thread(cpu_snapshot)
+    if pg_before is not None:
+        await asyncio.sleep(1.0)  # backends report their statistics about once a second
+        pg_after = await pg_counters(database)
+    cpu = cpu_usage(before, after)
     for proc in profilers:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(proc.wait(), timeout=30)
-    row = Row(scenario, result, warm_errors, cpu=cpu)
+    per_request = 1000 / _CLOCK_TICKS / max(1, result.requests)
+    row = Row(
+        scenario,
+        result,
+        warm_errors,
+        cpu=cpu,
+        server_cpu_ms=server_ticks * per_request,
+    )
+    if pg_before is not None:
+        # Minus the connection of the first reading.
+        row.pg_sessions = max(0, pg_after[0] - pg_before[0] - 1)
+        row.pg_commits = pg_after[1] - pg_before[1]
+        row.pg_ms = (pg_after[2] - pg_before[2]) / max(1, result.requests)
     print(
         f"  ({scenario.key}) {scenario.title}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} "
         f"p95 {result.p95_ms:.2f} p99 {result.p99_ms:.2f} ms, {row.errors} errors "
-        f"(statuses {result.statuses}); {cpu.describe()}",
+        f"(statuses {result.codes}); CPU per request: server {row.server_cpu_ms:.2f} ms, "
+        f"PostgreSQL {row.pg_ms:.2f} ms; {cpu.describe()}{pg_note(row)}",
         flush=True,
     )
+    if row.errors:
+        errors = [
+            line
+            for line in (
+                await asyncio.to_thread(server.log.read_text, errors="replace")
+            ).splitlines()
+            if '"level": "error"' in line or '"level": "warning"' in line
+        ]
+        for line in errors[-3:]:
+            print(f"    server log: {line[:400]}", flush=True)
     if profilers:
         files = [
             Path(args.profile) / f"{scenario.key}.worker{n}.txt" for n in range(len(profilers))
@@ -1429,7 +1566,7 @@ async def run(args: argparse.Namespace) -> int:
                     )
                 if time.monotonic() < deadline:
                     print("collecting query plans ...", flush=True)
-                    plans = await collect_plans(url, ids, args.search_query)
+                    plans = await collect_plans(url, ids, args.search_query, args.suggest_query)
                 versions = await server_versions(url)
             finally:
                 # Servers first: the database is dropped once nothing uses it.
@@ -1561,6 +1698,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--search-query", default="office chair", help="the search of the query plans"
     )
     parser.add_argument(
+        "--suggest-query", default="chai", help="the suggestion prefix of the query plans"
+    )
+    parser.add_argument(
         "--scenarios",
         help="comma-separated subset, e.g. d,e-off (the bare one always runs; docs not written)",
     )
@@ -1573,9 +1713,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--wait-quiet",
         type=float,
-        default=0.0,
+        default=DEFAULT_WAIT_QUIET_S,
         metavar="SECONDS",
-        help="before each scenario, wait up to SECONDS for other processes to use < 15%% CPU",
+        help="before each scenario, wait up to SECONDS for other processes to use < 15%% of "
+        f"the CPU ({DEFAULT_WAIT_QUIET_S:.0f}; 0: do not wait)",
     )
     parser.add_argument("--output", default=str(DOC_PATH), help="the document to update")
     parser.add_argument("--no-write", action="store_true", help="do not update the document")
