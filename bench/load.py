@@ -50,6 +50,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,7 @@ class Row:
     warm_errors: int = 0
     ratio: float = math.nan
     cpu: CpuUsage | None = None
+    connections: list[int] = field(default_factory=list)  # per worker, mid-measurement
     server_cpu_ms: float = math.nan  # server CPU time per request
     pg_ms: float = math.nan  # statement execution time in PostgreSQL per request
     pg_sessions: int | None = None  # connections PostgreSQL accepted during the measurement
@@ -469,6 +471,33 @@ async def wait_until_quiet(limit_s: float, threshold: float = 0.15) -> CpuUsage:
         if usage.other < threshold or time.monotonic() >= deadline:
             return usage
         print(f"  waiting for a quieter machine ({usage.describe()})", flush=True)
+
+
+def _established_inodes(port: int) -> set[str]:
+    """Socket inodes of established TCP connections to local `port` (IPv4)."""
+    inodes: set[str] = set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
+
+
+def connections_per_process(pids: Sequence[int], port: int) -> list[int]:
+    """How many of the established connections to `port` each process holds."""
+    inodes = _established_inodes(port)
+    counts = []
+    for pid in pids:
+        n = 0
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:[") and target[8:-1] in inodes:
+                        n += 1
+        counts.append(n)
+    return counts
 
 
 class Server:
@@ -1135,6 +1164,16 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str, suggest_q: str
             visibility=visibility,
         )
 
+    async def list_price(session: AsyncSession) -> None:
+        await product_service.list_products(
+            session,
+            ProductFilters(price_min=Decimal(50), price_max=Decimal(200)),
+            sort=ProductSort.price,
+            limit=20,
+            cursor=None,
+            visibility=visibility,
+        )
+
     async def suggest(session: AsyncSession) -> None:
         await PostgresSearchBackend().suggest(session, suggest_q, 10)
 
@@ -1155,6 +1194,7 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str, suggest_q: str
         ("GET /api/v1/products/{id}", by_id),
         ("GET /api/v1/products?limit=20", list_page),
         ("GET /api/v1/products?limit=20&category_id=<root category>", list_category),
+        ("GET /api/v1/products?limit=20&price_min=50&price_max=200&sort=price", list_price),
         (f"GET /api/v1/search?q={search_q}&facet=color", search),
         (f"GET /api/v1/search/suggest?q={suggest_q}", suggest),
     ]
@@ -1232,9 +1272,19 @@ def render_statuses(rows: Sequence[Row]) -> str:
             f"({codes}; socket errors: {socket_errors}; warm-up errors: {row.warm_errors}; "
             f"max {r.max_ms:.1f} ms; {r.bytes_read / max(1, r.requests):,.0f} bytes/response)"
             + (f"; {row.cpu.describe()}" if row.cpu is not None else "")
+            + (
+                f"; connections per worker {'/'.join(map(str, row.connections))}"
+                if row.connections
+                else ""
+            )
             + pg_note(row)
         )
     return "\n".join(lines)
+
+
+async def _sample_connections(server: Server, delay: float) -> list[int]:
+    await asyncio.sleep(delay)
+    return await asyncio.to_thread(connections_per_process, server.worker_pids(), server.port)
 
 
 def pg_note(row: Row) -> str:
@@ -1243,6 +1293,24 @@ def pg_note(row: Row) -> str:
     return (
         f"; PostgreSQL: {row.pg_sessions:,} new connections, "
         f"{row.pg_commits / max(1, row.result.requests):.2f} commits/request"
+    )
+
+
+def balance_note(rows: Sequence[Row]) -> str:
+    """Keep-alive connections stay with the worker that accepted them: say when they were
+    spread unevenly (all workers accept from one shared socket)."""
+    uneven = [
+        r
+        for r in rows
+        if len(r.connections) > 1 and max(r.connections) > 2 * max(1, min(r.connections))
+    ]
+    if not uneven:
+        return ""
+    which = ", ".join(f"({r.scenario.key}) {'/'.join(map(str, r.connections))}" for r in uneven)
+    return (
+        f"Connections per worker were uneven in {which}: the workers accept from one shared "
+        "socket and wrk's keep-alive connections stay where they landed, so in those scenarios "
+        "one worker did most of the work (fewer requests/s than with an even spread)."
     )
 
 
@@ -1325,6 +1393,7 @@ def load_section(
     machine: list[str],
     versions: str,
     catalog_line: str,
+    baseline_note: str = "",
 ) -> str:
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     out = [
@@ -1367,6 +1436,8 @@ def load_section(
         "",
         noise_note(rows),
         "",
+        *([baseline_note, ""] if baseline_note else []),
+        *([balance_note(rows), ""] if balance_note(rows) else []),
         *([rate_limit_note(rows), ""] if rate_limit_note(rows) else []),
         "Responses and CPU use per scenario:",
         "",
@@ -1472,7 +1543,9 @@ async def measure(
     pg_before = await pg_counters(database) if database else None
     before = await asyncio.to_thread(cpu_snapshot)
     server_before = await asyncio.to_thread(server.cpu_ticks)
+    sample = asyncio.create_task(_sample_connections(server, args.duration / 2))
     result = await run_wrk(script, server.port, args.duration)
+    connections = await sample
     server_ticks = await asyncio.to_thread(server.cpu_ticks) - server_before
     after = await asyncio.to_thread(cpu_snapshot)
     if pg_before is not None:
@@ -1488,6 +1561,7 @@ async def measure(
         result,
         warm_errors,
         cpu=cpu,
+        connections=connections,
         server_cpu_ms=server_ticks * per_request,
     )
     if pg_before is not None:
@@ -1499,7 +1573,8 @@ async def measure(
         f"  ({scenario.key}) {scenario.title}: {result.rps:,.0f} req/s, p50 {result.p50_ms:.2f} "
         f"p95 {result.p95_ms:.2f} p99 {result.p99_ms:.2f} ms, {row.errors} errors "
         f"(statuses {result.codes}); CPU per request: server {row.server_cpu_ms:.2f} ms, "
-        f"PostgreSQL {row.pg_ms:.2f} ms; {cpu.describe()}{pg_note(row)}",
+        f"PostgreSQL {row.pg_ms:.2f} ms; {cpu.describe()}{pg_note(row)}; connections per "
+        f"worker {'/'.join(map(str, connections))}",
         flush=True,
     )
     if row.errors:
@@ -1585,6 +1660,7 @@ async def run(args: argparse.Namespace) -> int:
         with contextlib.suppress(Exception):
             await delete_redis_keys(redis_prefix)
 
+    rows, baseline_note = pick_baseline(rows)
     order = {s.key: i for i, s in enumerate(build_order())}
     rows.sort(key=lambda r: order.get(r.scenario.key, 99))
     bare_rps = next((r.result.rps for r in rows if r.scenario.server == "bare"), math.nan)
@@ -1594,6 +1670,8 @@ async def run(args: argparse.Namespace) -> int:
     print(render_table(rows))
     print()
     print(render_statuses(rows))
+    if baseline_note:
+        print(baseline_note)
     if args.explain:
         for plan in plans:
             print()
@@ -1614,6 +1692,7 @@ async def run(args: argparse.Namespace) -> int:
                 machine=machine_description(),
                 versions=versions,
                 catalog_line=catalog_line,
+                baseline_note=baseline_note,
             ),
             SECTION_PLANS: plans_section(plans, args.products),
         }
@@ -1624,6 +1703,25 @@ async def run(args: argparse.Namespace) -> int:
     for row in failed:
         print(f"error: scenario ({row.scenario.key}) had {row.errors} errors", file=sys.stderr)
     return 1 if failed else 0
+
+
+def pick_baseline(rows: list[Row]) -> tuple[list[Row], str]:
+    """Keep one of the bare measurements (first and last of the run): the one during which
+    other processes used the least CPU. Returns the rows and a sentence about the choice."""
+    bare = [r for r in rows if r.scenario.server == "bare"]
+    if len(bare) < 2:
+        return rows, ""
+    chosen = min(bare, key=lambda r: r.cpu.other if r.cpu is not None else 1.0)
+    described = "; ".join(
+        f"{'start' if i == 0 else 'end'} {r.result.rps:,.0f} req/s "
+        f"(other processes {r.cpu.other if r.cpu is not None else math.nan:.0%} of the CPU)"
+        for i, r in enumerate(bare)
+    )
+    note = (
+        f"The bare endpoint was measured at the start and at the end of the run ({described}); "
+        f"the table uses the {'start' if chosen is bare[0] else 'end'} one, the less disturbed."
+    )
+    return [r for r in rows if r.scenario.server != "bare" or r is chosen], note
 
 
 def build_order() -> list[Scenario]:
@@ -1669,6 +1767,12 @@ async def _run_scenarios(
             if scenario.server == "uncached":
                 rows.append(await measure(scenario, uncached, workdir, args, deadline, py_spy))
         await uncached.stop()
+    # The baseline again at the end: on a shared machine one of the two may have been disturbed
+    # by other work; the table uses the quieter one (see `pick_baseline`).
+    again = next((s for s in scenarios if s.server == "bare"), None)
+    if again is not None:
+        print("the bare endpoint once more ...", flush=True)
+        rows.append(await measure(again, bare, workdir, args, deadline, py_spy))
     await bare.stop()
     return rows
 
