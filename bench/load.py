@@ -48,19 +48,19 @@ import time
 import urllib.parse
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
 import redis.asyncio as aioredis
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from bench.common import REDIS_URL, delete_redis_keys, pg_admin, throwaway_database
 from catalog.app import API_PREFIX
 from catalog.auth import policy
 from catalog.auth.principal import ANONYMOUS
@@ -79,10 +79,6 @@ from . import bare_app
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 DOC_PATH = PROJECT_ROOT / "docs" / "performance.md"
 
-PG_HOST = os.environ.get("CATALOG_BENCH_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("CATALOG_BENCH_PG_PORT", "5432"))
-PG_USER = os.environ.get("CATALOG_BENCH_PG_USER", "postgres")
-REDIS_URL = os.environ.get("CATALOG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 HOST = "127.0.0.1"  # load is only ever sent to this machine
 
 CATALOG_SEED = 42
@@ -623,44 +619,10 @@ def bare_server(log: Path) -> Server:
 # --------------------------------------------------------------------------- database
 
 
-async def _pg_admin() -> Any:
-    return await asyncpg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres", timeout=10
-    )
-
-
-def pg_url(database: str) -> str:
-    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
-
-
-@contextlib.asynccontextmanager
-async def throwaway_database(prefix: str = "catalog_load") -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database (its SQLAlchemy URL), dropped on the way out."""
-    name = f"{prefix}_{secrets.token_hex(6)}"
-    admin = await _pg_admin()
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield pg_url(name)
-    finally:
-        # Shielded: a cancellation (time limit, Ctrl-C) must not leave the database behind.
-        await asyncio.shield(_drop_database(name))
-
-
-async def _drop_database(name: str) -> None:
-    admin = await _pg_admin()
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
 async def pg_counters(database: str) -> tuple[int, int, float]:
     """(sessions, committed transactions, milliseconds spent executing statements) of
     `database` so far: cumulative statistics of this database only, whatever else runs."""
-    admin = await _pg_admin()
+    admin = await pg_admin()
     try:
         row = await admin.fetchrow(
             "SELECT sessions, xact_commit, active_time FROM pg_stat_database WHERE datname = $1",
@@ -671,17 +633,6 @@ async def pg_counters(database: str) -> tuple[int, int, float]:
     if row is None:
         return 0, 0, 0.0
     return int(row["sessions"]), int(row["xact_commit"]), float(row["active_time"])
-
-
-async def delete_redis_keys(prefix: str) -> int:
-    client = aioredis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
-        for start in range(0, len(keys), 1000):
-            await client.delete(*keys[start : start + 1000])
-        return len(keys)
-    finally:
-        await client.aclose()
 
 
 async def migrate_and_seed(url: str, catalog: DemoCatalog) -> dict[str, float]:
@@ -1618,7 +1569,7 @@ async def run(args: argparse.Namespace) -> int:
     servers: list[Server] = []
     plans: list[Plan] = []
     try:
-        async with throwaway_database() as url:
+        async with throwaway_database("catalog_load") as url:
             try:
                 print(f"database {url.rsplit('/', 1)[-1]}: migrating and seeding ...", flush=True)
                 timings = await asyncio.wait_for(
@@ -1658,7 +1609,7 @@ async def run(args: argparse.Namespace) -> int:
         return 2
     finally:
         with contextlib.suppress(Exception):
-            await delete_redis_keys(redis_prefix)
+            await delete_redis_keys(REDIS_URL, redis_prefix)
 
     rows, baseline_note = pick_baseline(rows)
     order = {s.key: i for i, s in enumerate(build_order())}

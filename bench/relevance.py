@@ -42,7 +42,8 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bench.search import cancel_on_sigterm, quiesce, throwaway_database, write_json
+from bench.common import throwaway_database, unlimited_settings
+from bench.search import cancel_on_sigterm, quiesce, write_json
 from catalog.app import API_PREFIX, create_app
 from catalog.cli import run_migrations
 from catalog.config import Environment, Settings
@@ -306,19 +307,13 @@ def render_per_query(reports: Sequence[Report]) -> str:
 
 
 def harness_settings(database_url: str, media_root: Path) -> Settings:
-    limit = "1000000000/minute"
-    return Settings(
+    return unlimited_settings(
         environment=Environment.test,
         secret_key=secrets.token_urlsafe(48),
         database_url=database_url,
         redis_url=None,
         media_root=media_root,
         cache_enabled=False,
-        rate_limit_anonymous=limit,
-        rate_limit_authenticated=limit,
-        rate_limit_auth=limit,
-        rate_limit_login_per_account=limit,
-        log_level="WARNING",
     )
 
 

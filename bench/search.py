@@ -38,19 +38,18 @@ import sys
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-import redis.asyncio as aioredis
 from fastapi import FastAPI
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.common import REDIS_URL, delete_redis_keys, throwaway_database, unlimited_settings
 from catalog.app import API_PREFIX, create_app
 from catalog.cli import run_migrations
 from catalog.config import Environment, Settings
@@ -59,11 +58,6 @@ from catalog.kit.invalidation import SEARCH
 from catalog.logging import configure_logging
 from catalog.search.query import STOPWORDS, tokenize
 from catalog.seed import DemoCatalog, DemoProduct, generate_catalog, seed_into
-
-PG_HOST = os.environ.get("CATALOG_BENCH_PG_HOST", "127.0.0.1")
-PG_PORT = int(os.environ.get("CATALOG_BENCH_PG_PORT", "5432"))
-PG_USER = os.environ.get("CATALOG_BENCH_PG_USER", "postgres")
-REDIS_URL = os.environ.get("CATALOG_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 CATALOG_SEED = 42
 QUERY_SEED = 1
@@ -115,51 +109,6 @@ class Deadline(Exception):
 
 
 # --------------------------------------------------------------------------- databases
-
-
-async def _pg_admin() -> asyncpg.Connection:
-    return await asyncpg.connect(
-        host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres", timeout=10
-    )
-
-
-def pg_url(database: str) -> str:
-    return f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{PG_PORT}/{database}"
-
-
-@contextlib.asynccontextmanager
-async def throwaway_database(prefix: str = "catalog_bench") -> AsyncIterator[str]:
-    """A fresh, empty PostgreSQL database (its SQLAlchemy URL), dropped on the way out."""
-    name = f"{prefix}_{secrets.token_hex(6)}"
-    admin = await _pg_admin()
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    try:
-        yield pg_url(name)
-    finally:
-        # Shielded: a cancellation (time limit, Ctrl-C) must not leave the database behind.
-        await asyncio.shield(_drop_database(name))
-
-
-async def _drop_database(name: str) -> None:
-    admin = await _pg_admin()
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
-
-
-async def delete_redis_keys(url: str, prefix: str) -> int:
-    client = aioredis.Redis.from_url(url, socket_connect_timeout=5)
-    try:
-        keys = [k async for k in client.scan_iter(match=f"{prefix}*", count=1000)]
-        for start in range(0, len(keys), 1000):
-            await client.delete(*keys[start : start + 1000])
-        return len(keys)
-    finally:
-        await client.aclose()
 
 
 async def migrate_and_seed(url: str, catalog: DemoCatalog, *, vacuum: bool) -> dict[str, float]:
@@ -797,19 +746,13 @@ async def _ids(engine: AsyncEngine) -> dict[str, str]:
 
 
 def bench_settings(url: str, redis_prefix: str, *, cache: bool) -> Settings:
-    limit = "1000000000/minute"
-    return Settings(
+    return unlimited_settings(
         environment=Environment.production,
         secret_key=secrets.token_urlsafe(48),
         database_url=url,
         redis_url=REDIS_URL,
         redis_prefix=redis_prefix,
         cache_enabled=cache,
-        rate_limit_anonymous=limit,
-        rate_limit_authenticated=limit,
-        rate_limit_auth=limit,
-        rate_limit_login_per_account=limit,
-        log_level="WARNING",
         docs_enabled=False,
     )
 
@@ -859,7 +802,7 @@ async def run(args: argparse.Namespace) -> int:
     run_id = secrets.token_hex(6)
     redis_prefix = f"catalog-bench-{run_id}:"
     try:
-        async with throwaway_database() as url:
+        async with throwaway_database("catalog_bench") as url:
             print(f"database {url.rsplit('/', 1)[-1]}: migrating and seeding ...", flush=True)
             timings = await asyncio.wait_for(
                 migrate_and_seed(url, catalog, vacuum=not args.no_vacuum),

@@ -1,4 +1,7 @@
-"""Typed dependency aliases shared by the routers."""
+"""Typed dependency aliases shared by the routers.
+
+The small lookups are `async def` on purpose: FastAPI runs plain `def` dependencies in its
+thread pool, a hop that costs more than the lookup on every request."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from catalog.db import session_scope
 from catalog.kit.cache import ReadCache
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -25,7 +28,7 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_read_cache(request: Request) -> ReadCache | None:
+async def get_read_cache(request: Request) -> ReadCache | None:
     read_cache: ReadCache | None = request.app.state.read_cache
     return read_cache
 

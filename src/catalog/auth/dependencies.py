@@ -20,7 +20,7 @@ api_key_scheme = APIKeyHeader(
 )
 
 
-def get_auth(request: Request) -> Auth:
+async def get_auth(request: Request) -> Auth:
     auth: Auth = request.app.state.auth
     return auth
 

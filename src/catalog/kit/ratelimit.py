@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.config import Settings
-from catalog.errors import CatalogError
+from catalog.errors import CatalogError, ServiceUnavailable
 
 log = structlog.get_logger(__name__)
 
@@ -26,9 +26,8 @@ class TooManyRequests(CatalogError):
     title = "Too Many Requests"
 
 
-class RateLimitUnavailable(CatalogError):
-    status = 503
-    title = "Service Unavailable"
+class RateLimitUnavailable(ServiceUnavailable):
+    """The rate-limit storage failed and limits are configured to fail closed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -320,40 +320,24 @@ class SearchBackend:
             conds = [base.c[flag] == 1 for name, flag in flag_names.items() if name != facet]
             return and_(true(), *conds)
 
-        parts = [
-            select(
-                literal("brand").label("facet"),
-                cast(base.c.brand_id, String).label("value"),
-                func.count().label("n"),
-            )
-            .where(others("brand"), base.c.brand_id.is_not(None))
-            .group_by(base.c.brand_id),
-            select(
-                literal("category").label("facet"),
-                cast(base.c.category_id, String).label("value"),
-                func.count().label("n"),
-            )
-            .where(others("category"), base.c.category_id.is_not(None))
-            .group_by(base.c.category_id),
-            select(
-                literal("price").label("facet"),
-                base.c.price_bucket.label("value"),
-                func.count().label("n"),
-            )
-            .where(others("price"))
-            .group_by(base.c.price_bucket),
-        ]
-        for attr in request.facet_attributes:
-            col = base.c[f"a_{attr}"]
-            parts.append(
+        def counts_by(facet: str, column: Any) -> Any:
+            """Counts per value of `column`, under every filter but the facet's own."""
+            return (
                 select(
-                    literal(f"attr:{attr}").label("facet"),
-                    col.label("value"),
+                    literal(facet).label("facet"),
+                    cast(column, String).label("value"),
                     func.count().label("n"),
                 )
-                .where(others(f"attr:{attr}"), col.is_not(None))
-                .group_by(col)
+                .where(others(facet), column.is_not(None))
+                .group_by(column)
             )
+
+        parts = [
+            counts_by("brand", base.c.brand_id),
+            counts_by("category", base.c.category_id),
+            counts_by("price", base.c.price_bucket),
+            *(counts_by(f"attr:{a}", base.c[f"a_{a}"]) for a in request.facet_attributes),
+        ]
         parts.append(
             select(
                 literal("total").label("facet"),

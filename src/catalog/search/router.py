@@ -45,12 +45,12 @@ _ATTRIBUTE_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 ADMIN = [Depends(catalog_admin)]
 
 
-def get_backend(request: Request) -> SearchBackend:
+async def get_backend(request: Request) -> SearchBackend:
     backend: SearchBackend = request.app.state.search_backend
     return backend
 
 
-def get_recorder(request: Request) -> EventRecorder | None:
+async def get_recorder(request: Request) -> EventRecorder | None:
     recorder: EventRecorder | None = request.app.state.recorder
     return recorder
 
