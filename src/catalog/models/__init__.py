@@ -2,6 +2,7 @@
 
 from catalog.models.brand import Brand
 from catalog.models.category import Category
+from catalog.models.image import ImageRendition, ProductImage, ProductImageVariant
 from catalog.models.product import Product, ProductStatus, ProductVariant
 from catalog.models.search import SearchClick, SearchEvent, SearchSynonym
 from catalog.models.user import ApiKey, RefreshToken, Role, User
@@ -10,7 +11,10 @@ __all__ = [
     "ApiKey",
     "Brand",
     "Category",
+    "ImageRendition",
     "Product",
+    "ProductImage",
+    "ProductImageVariant",
     "ProductStatus",
     "ProductVariant",
     "RefreshToken",

@@ -64,6 +64,9 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
     rating_count: Mapped[int] = mapped_column(Integer, default=0)
     popularity: Mapped[float] = mapped_column(Float, default=0.0)
     deleted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The primary image's smallest rendition, kept in step by the media service so that
+    # summaries and search results need no extra query.
+    thumbnail_url: Mapped[str | None] = mapped_column(String(2048))
 
     brand: Mapped[Brand | None] = relationship(lazy="raise")
     category: Mapped[Category | None] = relationship(lazy="raise")
