@@ -87,3 +87,34 @@ async def test_concurrent_requests_share_one_lease(backend: Backend) -> None:
         if keys:
             await client.delete(*keys)
         await client.aclose()
+
+
+async def test_stopped_workers_give_their_leases_back(backend: Backend) -> None:
+    """Workers that come and go (restarts, scaling) never strand the budget: a lease is at most
+    a small share of the limit, and a stopping worker returns what it did not use."""
+    if backend.profile != "production":
+        pytest.skip("needs Redis")
+    prefix = f"catalog-test-budget-{uuid.uuid4().hex[:8]}:"
+    client = aioredis.Redis.from_url(REDIS_URL)
+    item = parse("1000/minute")
+    try:
+        for _ in range(30):
+            limiter = BudgetRateLimiter(client, prefix)
+            assert (await limiter.hit(item, "ip", "restarts")).allowed
+            await limiter.close()
+        # Thirty workers each admitted one request; only those requests stay counted.
+        counted = [
+            int(v)
+            for v in await client.mget([k async for k in client.scan_iter(match=f"{prefix}rlb:*")])
+        ]
+        assert counted == [30]
+        kept = BudgetRateLimiter(client, prefix)
+        results = [await kept.hit(item, "ip", "restarts") for _ in range(100)]
+        assert all(r.allowed for r in results)
+        # One lease is at most 5% of the limit.
+        assert int(await client.get(f"{prefix}rlb:" + next(iter(kept._counters)))) <= 30 + 100
+    finally:
+        keys = [k async for k in client.scan_iter(match=f"{prefix}*")]
+        if keys:
+            await client.delete(*keys)
+        await client.aclose()

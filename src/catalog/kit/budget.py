@@ -4,11 +4,12 @@ A Redis round trip per request costs more than the request itself on a hot read 
 general per-key / per-user / per-IP limits (fixed windows, the same `limits` items as the
 strict limiter) are admitted from a local *lease*: a worker takes a slice of the window's
 remaining budget with one `INCRBY` (about a half of the remainder divided by the number of
-active workers), admits requests from it without talking to Redis, and leases again when it is
-spent. Leases are granted atomically by Redis, so all workers together never admit more than the
-limit; the price is that budget leased by one worker and not used is not available to the
-others until the window ends (at most half the remainder at any time). Without Redis (embedded
-profile) the count is exact.
+active workers, and never more than 5% of the limit), admits requests from it without talking
+to Redis, and leases again when it is spent. Leases are granted atomically by Redis, so all
+workers together never admit more than the limit; the price is that budget leased by one worker
+and not used yet is not available to the others (at most 5% of the limit per worker), and a
+worker that stops gives its unused leases back. Without Redis (embedded profile) the count is
+exact.
 
 Login and registration keep the exact, per-request `limits` strategy (see `ratelimit.py`).
 """
@@ -29,6 +30,9 @@ from redis.asyncio import Redis
 from catalog.kit.ratelimit import RateLimitResult, RateLimitUnavailable
 
 log = structlog.get_logger(__name__)
+
+# The largest lease, as a share of the limit: what one worker can hold unused at a time.
+MAX_LEASE_SHARE = 0.05
 
 
 @dataclass
@@ -76,7 +80,8 @@ class BudgetRateLimiter:
 
     def _lease_size(self, counter: _Counter) -> int:
         remaining = max(0, counter.limit - counter.leased)
-        return max(1, math.ceil(remaining / (2 * max(1, self._workers))))
+        share = math.ceil(remaining / (2 * max(1, self._workers)))
+        return max(1, min(share, math.ceil(counter.limit * MAX_LEASE_SHARE)))
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> RateLimitResult:
         key, counter = self._counter(item, identifiers)
@@ -160,4 +165,25 @@ class BudgetRateLimiter:
             self._task = None
         if self._redis is not None:
             with contextlib.suppress(Exception):
+                await self._give_back()
+            with contextlib.suppress(Exception):
                 await self._redis.zrem(self._workers_key, self._worker_id)
+
+    async def _give_back(self) -> None:
+        """Return the unused part of each current lease, so a restarted or scaled-down fleet
+        does not lose the budget this worker held."""
+        assert self._redis is not None
+        now = time.time()
+        unused = {
+            key: counter.lease_left
+            for key, counter in self._counters.items()
+            if counter.lease_left > 0 and counter.expires_at > now
+        }
+        if not unused:
+            return
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key, amount in unused.items():
+                pipe.decrby(self._prefix + key, amount)
+            await pipe.execute()
+        for key in unused:
+            self._counters[key].lease_left = 0
