@@ -23,6 +23,9 @@ from catalog.categories.router import router as categories_router
 from catalog.config import Environment, Settings
 from catalog.db import create_engine, create_sessionmaker
 from catalog.errors import install_error_handlers, responses
+from catalog.imports.router import exports_router
+from catalog.imports.router import router as imports_router
+from catalog.imports.worker import ImportWorker
 from catalog.kit.cache import Cache, MemoryCache, ReadCache, RedisCache
 from catalog.kit.clientip import parse_networks
 from catalog.kit.fastpath import CachedProductReadMiddleware
@@ -80,11 +83,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         recorder = EventRecorder(engine)
         recorder.start()
         app.state.recorder = recorder
+        import_worker: ImportWorker | None = None
+        if settings.runs_imports_in_process:
+            import_worker = ImportWorker(settings, engine, cache)
+            import_worker.start()
+        app.state.import_worker = import_worker
         log.info("startup", profile=settings.profile, environment=settings.environment.value)
         try:
             yield
         finally:
             # Users of Redis and the database stop first, then the connections close.
+            if import_worker is not None:
+                await import_worker.close()
             await recorder.stop()
             if cache is not None:
                 await cache.close()
@@ -117,13 +127,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(categories_router)
     api.include_router(brands_router)
     api.include_router(search_router)
+    api.include_router(imports_router)
+    api.include_router(exports_router)
     app.include_router(api)
     app.include_router(ops_router)
 
     # Pure ASGI middleware, outermost last.
     app.add_middleware(CachedProductReadMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        overrides={
+            # Catalog imports: the file plus room for the multipart envelope and form fields.
+            f"{API_PREFIX}/imports": settings.import_max_bytes + 64 * 1024,
+        },
+    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,11 +1,11 @@
-"""The `catalog` command: serve, migrate, seed."""
+"""The `catalog` command: serve, migrate, seed, import, export, worker."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import typer
 from alembic.config import Config
@@ -118,6 +118,107 @@ def create_user(
         typer.echo(f"error: {exc.detail or exc.title}", err=True)
         raise typer.Exit(code=1) from None
     typer.echo(message)
+
+
+@cli.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="CSV (one row per variant) or JSON Lines file")],
+    file_format: Annotated[
+        str | None,
+        typer.Option("--format", help="csv or jsonl (default: from the file name)"),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Validate and count only; write nothing")
+    ] = False,
+    create_missing: Annotated[
+        bool,
+        typer.Option("--create-missing", help="Create the brands and categories that are missing"),
+    ] = False,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            help="Email of the seller or admin owning new products (a seller's import may only "
+            "change their own products)"
+        ),
+    ] = None,
+    errors: Annotated[
+        Path | None,
+        typer.Option(help="Where to write the failed rows (default: FILE.errors.csv)"),
+    ] = None,
+) -> None:
+    """Import products from a CSV or JSON Lines file, with a progress bar. Exit status: 0 all
+    rows imported, 3 some rows failed (see the errors file), 1 the file could not be imported."""
+    from catalog.imports.commands import CommandError, format_for, import_file
+
+    try:
+        fmt = format_for(file, file_format)
+        summary = asyncio.run(
+            import_file(
+                Settings(),
+                file,
+                fmt=fmt,
+                dry_run=dry_run,
+                create_missing=create_missing,
+                owner_email=owner,
+                errors_path=errors,
+            )
+        )
+    except CommandError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from None
+    prefix = "dry run: would have " if dry_run else ""
+    typer.echo(
+        f"{prefix}{summary.status}: created {summary.created}, updated {summary.updated}, "
+        f"unchanged {summary.unchanged}, failed {summary.failed} "
+        f"({summary.rows_total or 0} rows in {summary.seconds:.1f}s)"
+    )
+    if summary.errors_file is not None:
+        typer.echo(f"failed rows: {summary.errors_file}")
+    if summary.error:
+        typer.echo(f"error: {summary.error}", err=True)
+    if summary.status != "succeeded":
+        raise typer.Exit(code=1)
+    if summary.failed:
+        raise typer.Exit(code=3)
+
+
+@cli.command()
+def export(
+    file_format: Annotated[str, typer.Option("--format", help="csv or jsonl")] = "csv",
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="File to write (default: stdout)")
+    ] = None,
+) -> None:
+    """Export every product (one row per variant in CSV, one product per line in JSON Lines),
+    in the format `catalog import` reads."""
+    from catalog.imports.commands import export_file
+
+    if file_format not in ("csv", "jsonl"):
+        typer.echo("error: --format must be csv or jsonl", err=True)
+        raise typer.Exit(code=2)
+    fmt: Literal["csv", "jsonl"] = "jsonl" if file_format == "jsonl" else "csv"
+    if output is None:
+        products, rows, seconds = asyncio.run(export_file(Settings(), fmt, sys.stdout.buffer))
+    else:
+        with output.open("wb") as out:
+            products, rows, seconds = asyncio.run(export_file(Settings(), fmt, out))
+    where = output or "stdout"
+    typer.echo(
+        f"exported {products} products ({rows} variants) to {where} in {seconds:.1f}s", err=True
+    )
+
+
+@cli.command()
+def worker(
+    once: Annotated[bool, typer.Option("--once", help="Run the queued jobs, then exit")] = False,
+) -> None:
+    """Run import jobs queued through the API (SIGTERM hands the current job back after its
+    batch; another worker resumes it)."""
+    from catalog.imports.commands import run_worker
+
+    done = asyncio.run(run_worker(Settings(), once=once))
+    if once:
+        typer.echo(f"ran {done} import job(s)")
 
 
 @cli.command()

@@ -95,6 +95,32 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
 
+    # Bulk import and export
+    import_dir: Path = Field(
+        default=Path("./var/imports"),
+        description="Where uploaded import files are kept until their job ends (shared by the "
+        "API processes and the workers: a shared volume when they run on several hosts)",
+    )
+    import_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    import_batch_rows: int = Field(
+        default=2000, ge=1, le=20_000, description="Rows per transaction (whole products)"
+    )
+    import_lease_seconds: float = Field(
+        default=60.0,
+        ge=1,
+        description="A running job whose worker stops heartbeating for this "
+        "long is taken over by another worker",
+    )
+    import_max_attempts: int = Field(
+        default=3, ge=1, description="Workers a job may outlive before it is marked failed"
+    )
+    import_poll_seconds: float = Field(default=2.0, gt=0)
+    import_in_process: bool | None = Field(
+        default=None,
+        description="Run import jobs inside the API process (default: yes in the embedded "
+        "profile, no in production, where `catalog worker` runs them)",
+    )
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
@@ -127,6 +153,12 @@ class Settings(BaseSettings):
         if not self.is_sqlite and self.redis_url:
             return "production"
         return "embedded"
+
+    @property
+    def runs_imports_in_process(self) -> bool:
+        if self.import_in_process is not None:
+            return self.import_in_process
+        return self.profile == "embedded"
 
     def sqlite_path(self) -> Path | None:
         """The SQLite database file, or None for PostgreSQL / in-memory SQLite."""

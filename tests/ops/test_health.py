@@ -66,11 +66,12 @@ class TestReady:
         assert database["status"] == "up"
         assert database["latency_ms"] >= 0
         if backend.profile == "production":
-            assert set(body["checks"]) == {"database", "redis"}
+            assert set(body["checks"]) == {"database", "redis", "media"}
             assert body["checks"]["redis"]["status"] == "up"
             assert body["checks"]["redis"]["latency_ms"] >= 0
         else:
-            assert set(body["checks"]) == {"database"}
+            assert set(body["checks"]) == {"database", "media"}
+        assert body["checks"]["media"]["status"] == "up"
 
     async def test_unreachable_redis_is_503_naming_redis(self, backend: Backend) -> None:
         settings = make_settings(
@@ -103,7 +104,7 @@ class TestReady:
             assert body["checks"]["redis"]["status"] == "up"
         else:
             assert body["profile"] == "embedded"
-            assert set(body["checks"]) == {"database"}
+            assert set(body["checks"]) == {"database", "media"}
 
 
 class TestRequestId:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -47,18 +49,26 @@ class SecurityHeadersMiddleware:
 
 class BodySizeLimitMiddleware:
     """413 for bodies over `max_bytes`: by `Content-Length` up front, and by counting the
-    streamed chunks otherwise. `overrides` gives larger limits to path prefixes (uploads)."""
+    streamed chunks otherwise. `overrides` gives larger limits to paths (uploads): a string is a
+    path prefix, a compiled pattern must match the whole path."""
 
     def __init__(
-        self, app: ASGIApp, *, max_bytes: int, overrides: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        *,
+        max_bytes: int,
+        overrides: dict[str | re.Pattern[str], int] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.overrides = overrides or {}
 
     def _limit(self, path: str) -> int:
-        for prefix, limit in self.overrides.items():
-            if path.startswith(prefix):
+        for paths, limit in self.overrides.items():
+            if isinstance(paths, re.Pattern):
+                if paths.fullmatch(path):
+                    return limit
+            elif path.startswith(paths):
                 return limit
         return self.max_bytes
 

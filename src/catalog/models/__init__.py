@@ -3,6 +3,7 @@
 from catalog.models.brand import Brand
 from catalog.models.category import Category
 from catalog.models.image import ImageRendition, ProductImage, ProductImageVariant
+from catalog.models.imports import ImportJob, ImportRowError, ImportStatus
 from catalog.models.product import Product, ProductStatus, ProductVariant
 from catalog.models.search import SearchClick, SearchEvent, SearchSynonym
 from catalog.models.user import ApiKey, RefreshToken, Role, User
@@ -12,6 +13,9 @@ __all__ = [
     "Brand",
     "Category",
     "ImageRendition",
+    "ImportJob",
+    "ImportRowError",
+    "ImportStatus",
     "Product",
     "ProductImage",
     "ProductImageVariant",

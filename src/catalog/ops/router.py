@@ -47,7 +47,8 @@ async def _timed(check: Any) -> dict[str, Any]:
 
 @router.get("/health/ready", response_model=Ready, responses={503: {"model": Ready}})
 async def ready(request: Request) -> Response:
-    """Checks the database and, in the production profile, Redis; 503 naming what is down."""
+    """Checks the database, media storage and, in the production profile, Redis; 503 naming
+    what is down."""
     state = request.app.state
 
     async def database() -> None:
@@ -61,6 +62,7 @@ async def ready(request: Request) -> Response:
             await state.redis.ping()
 
         checks["redis"] = await _timed(redis)
+    checks["media"] = await _timed(state.media_storage.check)
     ok = all(c["status"] == "up" for c in checks.values())
     body = {
         "status": "ok" if ok else "unavailable",

@@ -24,6 +24,8 @@ from catalog.kit.http import (
 )
 from catalog.kit.invalidation import PRODUCTS, REFS, product_ns, slug_ns
 from catalog.kit.schemas import Page
+from catalog.media import service as media
+from catalog.media.dependencies import MediaStorageDep
 from catalog.models import Product, ProductStatus
 from catalog.products import service
 from catalog.products.schemas import (
@@ -227,12 +229,24 @@ async def update_product(
 
 @router.delete("/{product_id}", status_code=204, responses=responses(401, 403, 404, 412, 422))
 async def delete_product(
-    request: Request, session: SessionDep, principal: CatalogWriterDep, product_id: ProductId
+    request: Request,
+    session: SessionDep,
+    principal: CatalogWriterDep,
+    storage: MediaStorageDep,
+    product_id: ProductId,
+    purge: Annotated[
+        bool, Query(description="Remove the product for good (also a soft-deleted one)")
+    ] = False,
 ) -> Response:
-    """Soft delete: the product disappears from every read until restored."""
-    product = await _manageable(session, principal, product_id)
+    """Soft delete: the product disappears from every read until restored, its images kept.
+    With `purge=true` it is removed for good with its variants, images and image files."""
+    product = await _manageable(session, principal, product_id, include_deleted=purge)
     _check_product_if_match(request, product)
-    await service.soft_delete(session, product)
+    if purge:
+        await media.forget_product_images(session, storage, product.id)
+        await service.purge(session, product)
+    else:
+        await service.soft_delete(session, product)
     return Response(status_code=204)
 
 

@@ -233,6 +233,7 @@ class ProductOut(OutputModel):
     in_stock: bool
     rating_avg: float
     rating_count: int
+    thumbnail_url: str | None = Field(description="The primary image's thumbnail URL, or null")
     owner_id: uuid.UUID | None
     variants: list[VariantOut]
     version: int
@@ -259,4 +260,5 @@ class ProductSummary(OutputModel):
     rating_avg: float
     rating_count: int
     attributes: dict[str, Any]
+    thumbnail_url: str | None = Field(description="The primary image's thumbnail URL, or null")
     created_at: dt.datetime

@@ -236,6 +236,7 @@ def serialize(product: Product) -> dict[str, Any]:
         "in_stock": product.total_stock > 0,
         "rating_avg": product.rating_avg,
         "rating_count": product.rating_count,
+        "thumbnail_url": product.thumbnail_url,
         "owner_id": product.owner_id,
         "variants": [serialize_variant(v, currency) for v in product.variants],
         "version": product.version,
@@ -502,6 +503,14 @@ async def soft_delete(session: AsyncSession, product: Product) -> None:
     invalidate_product(session, product.id, product.slug)
 
 
+async def purge(session: AsyncSession, product: Product) -> None:
+    """Remove the product for good; its variants and images go with it (the foreign keys
+    cascade)."""
+    await session.delete(product)
+    await session.flush()
+    invalidate_product(session, product.id, product.slug)
+
+
 async def restore(session: AsyncSession, product_id: uuid.UUID) -> Product:
     product = await load(session, product_id, include_deleted=True)
     if product.deleted_at is None:
@@ -606,5 +615,6 @@ def serialize_summary(row: Mapping[str, Any]) -> dict[str, Any]:
         "rating_avg": row["rating_avg"],
         "rating_count": row["rating_count"],
         "attributes": row["attributes"],
+        "thumbnail_url": row.get("thumbnail_url"),
         "created_at": row["created_at"],
     }

@@ -1,0 +1,1 @@
+"""Bulk import (CSV, JSON Lines) as background jobs, and the streamed export."""

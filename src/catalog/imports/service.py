@@ -1,0 +1,1552 @@
+"""Bulk import and export of products: jobs, the batch importer and the streamed export.
+
+An import reads the file in batches of whole products (`Settings.import_batch_rows` rows). Each
+batch is one transaction: it reads what the batch's SKUs already are, validates every product
+with the same schema and rules as the API (`ProductCreate` and the product service's checks),
+skips rows that change nothing, upserts the rest with multi-row `INSERT ... ON CONFLICT DO
+UPDATE` statements, stores the failed rows and advances the job's progress. A crash therefore
+never leaves half a product or a batch counted but not written; the job resumes after the last
+committed batch. The search structures are kept by the database triggers, which fire for the
+upserts like for any other write; the response caches are invalidated after each commit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import datetime as dt
+import io
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+import structlog
+from pydantic import ValidationError
+from sqlalchemy import Table, and_, select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from catalog.categories.service import descendant_ids_select
+from catalog.config import Settings
+from catalog.db import new_id, utcnow
+from catalog.errors import CatalogError, Conflict, NotFound, Unprocessable
+from catalog.imports import formats
+from catalog.imports.formats import MISSING, Format, Item, ProductIn, RowError
+from catalog.kit.cache import Cache
+from catalog.kit.invalidation import BRANDS, CATEGORIES, PRODUCTS, REFS, SEARCH
+from catalog.kit.money import format_money
+from catalog.kit.slugs import SLUG_PATTERN, slugify
+from catalog.models import (
+    Brand,
+    Category,
+    ImportJob,
+    ImportRowError,
+    ImportStatus,
+    Product,
+    ProductVariant,
+)
+from catalog.models.imports import FINISHED
+from catalog.products import service as products
+from catalog.products.schemas import ProductCreate
+from catalog.products.service import ProductFilters
+
+log = structlog.get_logger(__name__)
+
+
+def _table(model: type[Any]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+PRODUCT = _table(Product)
+VARIANT = _table(ProductVariant)
+JOB = _table(ImportJob)
+ROW_ERROR = _table(ImportRowError)
+BRAND = _table(Brand)
+CATEGORY = _table(Category)
+
+_SLUG_RE = re.compile(SLUG_PATTERN)
+
+
+class ImportNotFound(NotFound):
+    def __init__(self, job_id: uuid.UUID) -> None:
+        super().__init__(f"Import {job_id} not found")
+
+
+class PayloadTooLarge(CatalogError):
+    status = 413
+    title = "Content Too Large"
+
+
+class LeaseLost(Exception):
+    """Another worker has taken the job over (this one was presumed dead)."""
+
+
+def _canon(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+
+
+def _titled(slug: str) -> str:
+    return slug.replace("-", " ").title()[:120]
+
+
+# --------------------------------------------------------------------------- jobs
+
+
+def job_view(job: ImportJob, *, now: dt.datetime | None = None) -> dict[str, Any]:
+    """The public shape of a job (`ImportJobOut`)."""
+    now = now or utcnow()
+    elapsed = None
+    if job.started_at is not None:
+        elapsed = round(((job.finished_at or now) - job.started_at).total_seconds(), 3)
+    total = job.rows_total
+    percent = round(100.0 * job.rows_done / total, 1) if total else (100.0 if total == 0 else 0.0)
+    return {
+        "id": job.id,
+        "status": job.status,
+        "format": job.format,
+        "filename": job.filename,
+        "size_bytes": job.size_bytes,
+        "dry_run": job.dry_run,
+        "create_missing": job.create_missing,
+        "cancel_requested": job.cancel_requested,
+        "progress": {"rows_done": job.rows_done, "rows_total": total, "percent": percent},
+        "counts": job.counts(),
+        "error": job.error,
+        "attempts": job.attempts,
+        "created_at": job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "elapsed_seconds": elapsed,
+    }
+
+
+async def get_job(session: AsyncSession, job_id: uuid.UUID) -> ImportJob:
+    job = await session.get(ImportJob, job_id, populate_existing=True)
+    if job is None:
+        raise ImportNotFound(job_id)
+    assert isinstance(job, ImportJob)
+    return job
+
+
+async def cancel(session: AsyncSession, job: ImportJob) -> ImportJob:
+    """Queued jobs stop at once; running ones after their current batch (committed batches
+    stay imported)."""
+    if job.status in FINISHED:
+        raise Conflict(f"The import has already {job.status}")
+    now = utcnow()
+    result = await session.execute(
+        update(ImportJob)
+        .where(ImportJob.id == job.id, ImportJob.status == ImportStatus.queued.value)
+        .values(
+            status=ImportStatus.cancelled.value,
+            cancel_requested=True,
+            finished_at=now,
+            updated_at=now,
+        )
+    )
+    if getattr(result, "rowcount", 0) == 0:
+        await session.execute(
+            update(ImportJob)
+            .where(ImportJob.id == job.id)
+            .values(cancel_requested=True, updated_at=now)
+        )
+    await session.flush()
+    return await get_job(session, job.id)
+
+
+async def error_csv(engine: AsyncEngine, job: ImportJob, page: int = 2000) -> AsyncIterator[bytes]:
+    """The failed rows as CSV: `error_row,error_field,error_message`, then the row as it was
+    in the file (CSV imports: its columns; JSON Lines: the line)."""
+    columns = list(job.columns or []) if job.format == "csv" else ["line"]
+    yield formats.csv_line([*formats.ERROR_COLUMNS, *columns]).encode()
+    last: tuple[int, uuid.UUID] | None = None
+    while True:
+        stmt = (
+            select(
+                ROW_ERROR.c.id,
+                ROW_ERROR.c.row,
+                ROW_ERROR.c.field,
+                ROW_ERROR.c.message,
+                ROW_ERROR.c.raw,
+            )
+            .where(ROW_ERROR.c.job_id == job.id)
+            .order_by(ROW_ERROR.c.row, ROW_ERROR.c.id)
+            .limit(page)
+        )
+        if last is not None:
+            stmt = stmt.where(
+                (ROW_ERROR.c.row > last[0])
+                | ((ROW_ERROR.c.row == last[0]) & (ROW_ERROR.c.id > last[1]))
+            )
+        async with engine.connect() as conn:
+            rows = (await conn.execute(stmt)).all()
+        if not rows:
+            return
+        chunk = []
+        for row in rows:
+            raw = row.raw
+            cells = list(raw) if isinstance(raw, list) else [raw]
+            chunk.append(formats.csv_line([row.row, row.field or "", row.message, *cells]))
+        yield "".join(chunk).encode()
+        last = (rows[-1].row, rows[-1].id)
+
+
+# --------------------------------------------------------------------------- references
+
+
+@dataclass
+class References:
+    """Brands by slug and categories by slug path, plus the ones this import creates."""
+
+    brands: dict[str, uuid.UUID] = field(default_factory=dict)
+    brand_names: set[str] = field(default_factory=set)
+    categories: dict[str, uuid.UUID] = field(default_factory=dict)
+    new_brands: list[dict[str, Any]] = field(default_factory=list)
+    new_categories: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    async def load(cls, conn: AsyncConnection) -> References:
+        refs = cls()
+        for brand in await conn.execute(select(Brand.id, Brand.slug, Brand.name)):
+            refs.brands[brand.slug] = brand.id
+            refs.brand_names.add(brand.name.casefold())
+        rows = (await conn.execute(select(Category.id, Category.parent_id, Category.slug))).all()
+        by_id = {r.id: r for r in rows}
+        for row in rows:
+            parts = [row.slug]
+            parent = row.parent_id
+            depth = 0
+            while parent is not None and parent in by_id and depth < 64:
+                parts.append(by_id[parent].slug)
+                parent = by_id[parent].parent_id
+                depth += 1
+            refs.categories["/".join(reversed(parts))] = row.id
+        return refs
+
+    def brand(self, slug: str, create: bool) -> uuid.UUID:
+        found = self.brands.get(slug)
+        if found is not None:
+            return found
+        if not _SLUG_RE.match(slug) or len(slug) > 140:
+            raise ValueError(f"'{slug}' is not a brand slug (lowercase letters, digits, hyphens)")
+        if not create:
+            raise ValueError(
+                f"Unknown brand '{slug}' (create_missing creates missing brands and categories)"
+            )
+        name = _titled(slug)
+        if name.casefold() in self.brand_names:
+            name = f"{name} ({slug})"[:120]
+        brand_id = self.brands[slug] = new_id()
+        self.brand_names.add(name.casefold())
+        self.new_brands.append({"id": brand_id, "name": name, "slug": slug})
+        return brand_id
+
+    def category(self, path: str, create: bool) -> uuid.UUID:
+        path = path.strip().strip("/")
+        found = self.categories.get(path)
+        if found is not None:
+            return found
+        parts = [p.strip() for p in path.split("/")]
+        for part in parts:
+            if not _SLUG_RE.match(part) or len(part) > 140:
+                raise ValueError(
+                    f"'{path}' is not a category path (slugs from the root joined by '/')"
+                )
+        if not create:
+            raise ValueError(
+                f"Unknown category '{path}' (create_missing creates missing brands and categories)"
+            )
+        parent: uuid.UUID | None = None
+        for depth in range(len(parts)):
+            sub = "/".join(parts[: depth + 1])
+            existing = self.categories.get(sub)
+            if existing is None:
+                existing = self.categories[sub] = new_id()
+                self.new_categories.append(
+                    {
+                        "id": existing,
+                        "parent_id": parent,
+                        "name": _titled(parts[depth]),
+                        "slug": parts[depth],
+                    }
+                )
+            parent = existing
+        assert parent is not None
+        return parent
+
+    def forget_pending(self) -> None:
+        """After a rollback: the references created in it do not exist."""
+        for row in self.new_brands:
+            self.brands.pop(row["slug"], None)
+        ids = {row["id"] for row in self.new_categories}
+        for path in [p for p, i in self.categories.items() if i in ids]:
+            del self.categories[path]
+        self.new_brands.clear()
+        self.new_categories.clear()
+
+    async def write_pending(self, conn: AsyncConnection) -> None:
+        now = utcnow()
+        if self.new_brands:
+            await conn.execute(
+                BRAND.insert(),
+                [
+                    {
+                        **b,
+                        "description": None,
+                        "logo_url": None,
+                        "created_at": now,
+                        "updated_at": now,
+                        "version": 1,
+                    }
+                    for b in self.new_brands
+                ],
+            )
+        if self.new_categories:
+            await conn.execute(
+                CATEGORY.insert(),
+                [
+                    {**c, "description": None, "created_at": now, "updated_at": now, "version": 1}
+                    for c in self.new_categories
+                ],
+            )
+
+
+# --------------------------------------------------------------------------- planning
+
+
+@dataclass(slots=True)
+class Plan:
+    """What one product of the file does to the database."""
+
+    source: ProductIn
+    product_row: dict[str, Any] | None  # None: the product itself is unchanged
+    variant_rows: list[dict[str, Any]]
+    row_outcomes: dict[int, str]  # row number -> created | updated | unchanged
+
+
+@dataclass
+class BatchResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    errors: list[RowError] = field(default_factory=list)
+    wrote: bool = False
+
+    def add_outcomes(self, outcomes: Iterable[str]) -> None:
+        for outcome in outcomes:
+            if outcome == "created":
+                self.created += 1
+            elif outcome == "updated":
+                self.updated += 1
+            else:
+                self.unchanged += 1
+
+    def fail(self, product: ProductIn, errors: list[RowError]) -> None:
+        """Every row of the product fails: the product is imported whole or not at all."""
+        by_row: dict[int, list[RowError]] = {}
+        for error in errors:
+            by_row.setdefault(error.row, []).append(error)
+        first_bad = min(by_row) if by_row else product.row
+        for number, raw in product.rows or [(product.row, None)]:
+            mine = by_row.pop(number, None)
+            if mine:
+                fields = [e.field for e in mine if e.field]
+                message = "; ".join(dict.fromkeys(e.message for e in mine))
+                self.errors.append(RowError(number, fields[0] if fields else None, message, raw))
+            else:
+                self.errors.append(
+                    RowError(
+                        number,
+                        None,
+                        f"Not imported: row {first_bad} of product {product.sku} has errors",
+                        raw,
+                    )
+                )
+            self.failed += 1
+        # Errors of rows the product does not list (JSON Lines: one row per product).
+        for number, mine in by_row.items():
+            if any(e.row == number for e in self.errors):
+                continue
+            self.errors.append(RowError(number, mine[0].field, mine[0].message, mine[0].raw))
+
+
+_PYDANTIC_FIELD = {"sku": formats.PRODUCT_SKU, "brand_id": "brand", "category_id": "category"}
+
+
+class Planner:
+    """Merges a product of the file with what the database holds and validates the result
+    with the API's rules."""
+
+    def __init__(
+        self,
+        refs: References,
+        *,
+        owner_id: uuid.UUID | None,
+        restrict_to_owner: bool,
+        create_missing: bool,
+        fmt: Format,
+    ) -> None:
+        self.refs = refs
+        self.owner_id = owner_id
+        self.restrict = restrict_to_owner
+        self.create_missing = create_missing
+        self.fmt = fmt
+        self.slugs_taken: dict[str, str] = {}  # slug -> product SKU, within this import
+
+    def _error(self, product: ProductIn, row: int | None, name: str | None, msg: str) -> RowError:
+        number = row if row is not None else product.row
+        raw = next((r for n, r in product.rows if n == number), None)
+        return RowError(number, name, msg, raw)
+
+    def plan(
+        self,
+        p: ProductIn,
+        existing: dict[str, Any] | None,
+        variants_by_sku: dict[str, dict[str, Any]],
+        own_variants: list[dict[str, Any]],
+        db_slugs: dict[str, str],
+        now: dt.datetime,
+    ) -> Plan | list[RowError]:
+        if p.errors:
+            return p.errors
+        errors: list[RowError] = []
+        if existing is not None:
+            if existing["deleted_at"] is not None:
+                return [
+                    self._error(
+                        p,
+                        None,
+                        formats.PRODUCT_SKU,
+                        f"Product {p.sku} is deleted; restore it first",
+                    )
+                ]
+            if self.restrict and existing["owner_id"] != self.owner_id:
+                return [
+                    self._error(
+                        p, None, formats.PRODUCT_SKU, f"Product {p.sku} belongs to another seller"
+                    )
+                ]
+        for v in p.variants:
+            other = variants_by_sku.get(v.sku)
+            if other is not None and (existing is None or other["product_id"] != existing["id"]):
+                errors.append(
+                    self._error(
+                        p,
+                        v.row,
+                        "sku",
+                        f"SKU {v.sku} is a variant of another product ({other['product_sku']})",
+                    )
+                )
+        if errors:
+            return errors
+
+        fields = p.fields
+        data: dict[str, Any] = {"sku": p.sku}
+
+        def pick(name: str, current: Any) -> Any:
+            value = fields.get(name, MISSING)
+            return current if value is MISSING else value
+
+        ex = existing or {}
+        for name in ("name", "description", "currency"):
+            value = pick(name, ex.get(name))
+            if value is not None:
+                data[name] = value
+        slug = fields.get("slug") or ex.get("slug")
+        if slug is not None:
+            data["slug"] = slug
+        status = fields.get("status") or ex.get("status")
+        if status is not None:
+            data["status"] = status
+
+        try:
+            brand = fields.get("brand", MISSING)
+            if brand is MISSING:
+                data["brand_id"] = ex.get("brand_id")
+            elif brand is not None:
+                if not isinstance(brand, str):
+                    raise TypeError("brand")
+                data["brand_id"] = self.refs.brand(brand, self.create_missing)
+        except (ValueError, TypeError) as exc:
+            errors.append(self._error(p, None, "brand", _message(exc, "a brand slug")))
+        try:
+            category = fields.get("category", MISSING)
+            if category is MISSING:
+                data["category_id"] = ex.get("category_id")
+            elif category is not None:
+                if not isinstance(category, str):
+                    raise TypeError("category")
+                data["category_id"] = self.refs.category(category, self.create_missing)
+        except (ValueError, TypeError) as exc:
+            errors.append(self._error(p, None, "category", _message(exc, "a category path")))
+
+        if p.replace_attributes:
+            data["attributes"] = p.attributes
+        else:
+            attributes = dict(ex.get("attributes") or {})
+            for key, value in p.attributes.items():
+                if value is None:
+                    attributes.pop(key, None)
+                else:
+                    attributes[key] = value
+            data["attributes"] = attributes
+
+        # Variants: the file's, merged into the product's current ones (kept positions; new
+        # variants are appended).
+        current = {v["sku"]: v for v in own_variants}
+        next_position = max((v["position"] for v in own_variants), default=-1) + 1
+        merged: dict[str, dict[str, Any]] = {
+            v["sku"]: {
+                "sku": v["sku"],
+                "price": v["price"],
+                "stock": v["stock"],
+                "option_values": dict(v["option_values"] or {}),
+                "position": v["position"],
+                "row": None,
+            }
+            for v in own_variants
+        }
+        for v in p.variants:
+            base = current.get(v.sku)
+            item: dict[str, Any] = {"sku": v.sku, "row": v.row}
+            if v.price is not MISSING and v.price is not None:
+                item["price"] = v.price
+            elif base is not None and v.price is MISSING:
+                item["price"] = base["price"]
+            if v.stock is not MISSING:
+                item["stock"] = v.stock
+            else:
+                item["stock"] = base["stock"] if base is not None else 0
+            if v.replace_options:
+                item["option_values"] = v.option_values
+            else:
+                values = dict(base["option_values"] or {}) if base is not None else {}
+                if v.option_values is not MISSING:
+                    for name, value in v.option_values.items():
+                        key = _option_key(values, name)
+                        if value is None:
+                            values.pop(key, None)
+                        else:
+                            values[key] = value
+                item["option_values"] = values
+            if base is not None:
+                item["position"] = base["position"]
+            else:
+                item["position"] = next_position
+                next_position += 1
+            merged[v.sku] = item
+        ordered = sorted(merged.values(), key=lambda i: i["position"])
+        rows_of = [i["row"] for i in ordered]
+
+        if p.options is not MISSING:
+            data["options"] = p.options
+        else:
+            data["options"] = _derive_options(ex.get("options") or [], ordered)
+        data["variants"] = [
+            {k: i[k] for k in ("sku", "price", "stock", "option_values") if k in i} for i in ordered
+        ]
+
+        try:
+            valid = ProductCreate.model_validate(data)
+        except ValidationError as exc:
+            errors.extend(self._pydantic_errors(p, exc, rows_of))
+            return errors
+        if errors:
+            return errors
+        assert valid.variants is not None
+        options = [{"name": o.name, "values": list(o.values)} for o in valid.options]
+        try:
+            for i, checked in enumerate(valid.variants):
+                products._check_price(
+                    checked.price, valid.currency, ["body", "variants", i, "price"]
+                )
+                products._check_option_values(
+                    options, checked.option_values, ["body", "variants", i, "option_values"]
+                )
+            products._check_variant_set(options, valid.variants)
+        except (Unprocessable, Conflict) as exc:
+            return [self._service_error(p, exc, rows_of)]
+        total_stock = sum(v.stock for v in valid.variants)
+        if total_stock > products.MAX_TOTAL_STOCK:
+            return [
+                self._error(
+                    p,
+                    None,
+                    "stock",
+                    "The stock of all variants together must not exceed "
+                    f"{products.MAX_TOTAL_STOCK}",
+                )
+            ]
+
+        # Slug: given, kept, or made from the name; unique among products.
+        slug = valid.slug
+        if slug is None:
+            slug = self._new_slug(valid.name, db_slugs)
+        owner = db_slugs.get(slug)
+        if (owner is not None and owner != p.sku) or self.slugs_taken.get(slug, p.sku) != p.sku:
+            return [self._error(p, None, "slug", f"The slug '{slug}' is used by another product")]
+        self.slugs_taken[slug] = p.sku
+
+        return self._diff(p, existing, valid, options, slug, ordered, own_variants, now)
+
+    def _new_slug(self, name: str, db_slugs: dict[str, str]) -> str:
+        base = slugify(name, max_length=172)
+        taken = set(db_slugs) | set(self.slugs_taken)
+        if base not in taken:
+            return base
+        n = 2
+        while f"{base}-{n}" in taken:
+            n += 1
+        return f"{base}-{n}"
+
+    def _diff(
+        self,
+        p: ProductIn,
+        existing: dict[str, Any] | None,
+        valid: ProductCreate,
+        options: list[dict[str, Any]],
+        slug: str,
+        ordered: list[dict[str, Any]],
+        own_variants: list[dict[str, Any]],
+        now: dt.datetime,
+    ) -> Plan:
+        assert valid.variants is not None
+        prices = [v.price for v in valid.variants]
+        values = {
+            "slug": slug,
+            "name": valid.name,
+            "description": valid.description or None,
+            "status": valid.status.value,
+            "brand_id": valid.brand_id,
+            "category_id": valid.category_id,
+            "attributes": valid.attributes,
+            "options": options,
+            "currency": valid.currency,
+            "price_min": min(prices),
+            "price_max": max(prices),
+            "total_stock": sum(v.stock for v in valid.variants),
+        }
+        if existing is None:
+            product_changed = True
+        else:
+            product_changed = (
+                any(
+                    values[k] != existing[k]
+                    for k in (
+                        "slug",
+                        "name",
+                        "status",
+                        "brand_id",
+                        "category_id",
+                        "currency",
+                        "price_min",
+                        "price_max",
+                        "total_stock",
+                    )
+                )
+                or values["description"] != (existing["description"] or None)
+                or _canon(values["attributes"]) != _canon(existing["attributes"])
+                or _canon(values["options"]) != _canon(existing["options"])
+            )
+        product_id = existing["id"] if existing is not None else new_id()
+        current = {v["sku"]: v for v in own_variants}
+        variant_rows: list[dict[str, Any]] = []
+        outcomes: dict[int, str] = {}
+        for item, v in zip(ordered, valid.variants, strict=True):
+            base = current.get(v.sku)
+            changed = (
+                base is None
+                or base["price"] != v.price
+                or base["stock"] != v.stock
+                or base["position"] != item["position"]
+                or base["option_values"] != v.option_values
+            )
+            if changed:
+                variant_rows.append(
+                    {
+                        "id": base["id"] if base is not None else new_id(),
+                        "product_id": product_id,
+                        "sku": v.sku,
+                        "price": v.price,
+                        "stock": v.stock,
+                        "option_values": v.option_values,
+                        "position": item["position"],
+                        "created_at": now,
+                        "updated_at": now,
+                        "version": 1,
+                    }
+                )
+            if item["row"] is not None:
+                if base is None:
+                    outcomes[item["row"]] = "created"
+                elif changed or (product_changed and existing is not None):
+                    outcomes[item["row"]] = "updated"
+                else:
+                    outcomes[item["row"]] = "unchanged"
+        if self.fmt == "jsonl":
+            # One line is one product: its outcome is the product's.
+            outcome = "created" if existing is None else "updated"
+            if existing is not None and not (product_changed or variant_rows):
+                outcome = "unchanged"
+            outcomes = {p.row: outcome}
+        product_row = None
+        if product_changed or variant_rows:
+            product_row = {
+                "id": product_id,
+                "sku": p.sku,
+                **values,
+                "owner_id": existing["owner_id"] if existing is not None else self.owner_id,
+                "rating_avg": 0.0,
+                "rating_count": 0,
+                "popularity": 0.0,
+                "deleted_at": None,
+                "created_at": now,
+                "updated_at": now,
+                "version": existing["version"] if existing is not None else 1,
+            }
+        return Plan(p, product_row, variant_rows, outcomes)
+
+    def _pydantic_errors(
+        self, p: ProductIn, exc: ValidationError, rows_of: list[int | None]
+    ) -> list[RowError]:
+        out = []
+        for err in exc.errors(include_url=False):
+            loc = list(err.get("loc", ()))
+            msg = str(err.get("msg", "invalid"))
+            row: int | None = None
+            name: str | None = None
+            if loc and loc[0] == "variants" and len(loc) >= 2 and isinstance(loc[1], int):
+                index = loc[1]
+                row = rows_of[index] if index < len(rows_of) else None
+                if len(loc) >= 3:
+                    name = str(loc[2])
+                    if name == "option_values" and len(loc) >= 4:
+                        name = formats.OPTION_PREFIX + str(loc[3])
+                if row is None and index < len(rows_of):
+                    msg = f"existing variant {index + 1}: {msg}"
+            elif loc and loc[0] == "attributes" and len(loc) >= 2:
+                name = formats.ATTR_PREFIX + str(loc[1])
+            elif loc:
+                name = _PYDANTIC_FIELD.get(str(loc[0]), str(loc[0]))
+            if msg.startswith("Value error, "):
+                msg = msg.removeprefix("Value error, ")
+            text_ = f"{name}: {msg}" if name else msg
+            out.append(self._error(p, row, name, text_))
+        return out
+
+    def _service_error(
+        self, p: ProductIn, exc: CatalogError, rows_of: list[int | None]
+    ) -> RowError:
+        loc = (exc.errors or [{}])[0].get("loc") or []
+        row: int | None = None
+        name: str | None = None
+        if len(loc) >= 3 and loc[1] == "variants" and isinstance(loc[2], int):
+            index = loc[2]
+            row = rows_of[index] if index < len(rows_of) else None
+            if len(loc) >= 4:
+                name = str(loc[3])
+                if name == "option_values" and len(loc) >= 5:
+                    name = formats.OPTION_PREFIX + str(loc[4])
+                elif name == "option_values":
+                    name = "option"
+        elif len(loc) >= 2:
+            name = str(loc[1])
+        return self._error(p, row, name, exc.detail or exc.title)
+
+
+def _message(exc: Exception, what: str) -> str:
+    if isinstance(exc, TypeError):
+        return f"must be {what}"
+    return str(exc)
+
+
+def _option_key(values: dict[str, str], name: str) -> str:
+    """The product's spelling of option `name` (option columns are case-insensitive)."""
+    folded = name.casefold()
+    for key in values:
+        if key.casefold() == folded:
+            return key
+    return name
+
+
+def _derive_options(
+    current: list[dict[str, Any]], variants: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The product's options from its variants' values: the current options as they are when
+    they cover every value (order and unused values kept), else extended with the new names
+    and values in the order they appear; names no variant uses any more are dropped."""
+    used: dict[str, list[str]] = {}
+    for v in variants:
+        for name, value in (v.get("option_values") or {}).items():
+            if not isinstance(value, str):
+                continue
+            seen = used.setdefault(name, [])
+            if value not in seen:
+                seen.append(value)
+    out: list[dict[str, Any]] = []
+    for option in current:
+        name = option["name"]
+        if name in used:
+            values = list(option["values"])
+            values.extend(v for v in used.pop(name) if v not in values)
+            out.append({"name": name, "values": values})
+    out.extend({"name": name, "values": values} for name, values in used.items())
+    return out
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _insert(conn: AsyncConnection, table: Table) -> Any:
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
+PRODUCT_SET = (
+    "slug",
+    "name",
+    "description",
+    "status",
+    "brand_id",
+    "category_id",
+    "attributes",
+    "options",
+    "currency",
+    "price_min",
+    "price_max",
+    "total_stock",
+    "updated_at",
+)
+VARIANT_SET = ("price", "stock", "option_values", "position", "updated_at")
+
+
+def _product_upsert(conn: AsyncConnection) -> Any:
+    stmt = _insert(conn, PRODUCT)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[PRODUCT.c.sku],
+        set_={
+            **{name: excluded[name] for name in PRODUCT_SET},
+            "version": PRODUCT.c.version + 1,
+        },
+        # Optimistic concurrency, as in the API: a product changed since it was read is left
+        # alone (its rows fail and can be imported again).
+        where=and_(PRODUCT.c.version == excluded.version, PRODUCT.c.deleted_at.is_(None)),
+    ).returning(PRODUCT.c.id, PRODUCT.c.sku)
+
+
+def _variant_upsert(conn: AsyncConnection) -> Any:
+    stmt = _insert(conn, VARIANT)
+    excluded = stmt.excluded
+    return stmt.on_conflict_do_update(
+        index_elements=[VARIANT.c.sku],
+        set_={
+            **{name: excluded[name] for name in VARIANT_SET},
+            "version": VARIANT.c.version + 1,
+        },
+        where=VARIANT.c.product_id == excluded.product_id,
+    ).returning(VARIANT.c.sku)
+
+
+class ConcurrentChange(Exception):
+    def __init__(self, skus: set[str]) -> None:
+        super().__init__(", ".join(sorted(skus)))
+        self.skus = skus
+
+
+async def _write_plans(conn: AsyncConnection, plans: list[Plan]) -> set[str]:
+    """Upsert the plans' products then variants; returns the product SKUs that someone else
+    changed or deleted meanwhile (left alone). Raises `ConcurrentChange` when a variant SKU
+    was taken by another product meanwhile."""
+    product_rows = [p.product_row for p in plans if p.product_row is not None]
+    if not product_rows:
+        return set()
+    written = {
+        row.sku: row.id for row in (await conn.execute(_product_upsert(conn), product_rows)).all()
+    }
+    skipped = {row["sku"] for row in product_rows} - set(written)
+    variant_rows = []
+    for plan in plans:
+        if plan.product_row is None or plan.source.sku in skipped:
+            continue
+        product_id = written[plan.source.sku]
+        for row in plan.variant_rows:
+            row["product_id"] = product_id
+            variant_rows.append(row)
+    if variant_rows:
+        done = {r.sku for r in (await conn.execute(_variant_upsert(conn), variant_rows)).all()}
+        lost = {row["sku"] for row in variant_rows} - done
+        if lost:
+            raise ConcurrentChange(lost)
+    return skipped
+
+
+# --------------------------------------------------------------------------- running a job
+
+
+ProgressCallback = Callable[[ImportJob], Any]
+
+
+@dataclass(slots=True)
+class _Batch:
+    products: list[ProductIn] = field(default_factory=list)
+    loose: list[RowError] = field(default_factory=list)
+    rows: int = 0
+
+
+def count_rows(path: Path, fmt: Format) -> tuple[int, list[str] | None]:
+    """The number of data rows (and the CSV header), reading the whole file once: this also
+    finds an undecodable file before anything is imported. Raises `FileError`."""
+    rows = 0
+    try:
+        with formats.open_text(path) as text:
+            if fmt == "csv":
+                header = formats.read_csv_header(text)
+                for _ in formats.csv_records(text):
+                    rows += 1
+                return rows, header.columns
+            for _ in formats.jsonl_records(text):
+                rows += 1
+            return rows, None
+    except UnicodeDecodeError as exc:
+        raise formats.decode_problem(exc, rows + 1) from None
+    except csv.Error as exc:
+        raise formats.FileError(f"The CSV file cannot be read near row {rows + 1}: {exc}") from None
+
+
+def _items(text: IO[str], fmt: Format) -> Iterator[Item]:
+    if fmt == "csv":
+        header = formats.read_csv_header(text)
+        yield from formats.CsvReader(header).items(text)
+    else:
+        yield from formats.JsonlReader().items(text)
+
+
+class ImportRun:
+    """Processes one claimed job to its end (or until stopped, cancelled or taken over)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: AsyncEngine,
+        cache: Cache | None,
+        job_id: uuid.UUID,
+        lease_owner: str,
+        *,
+        stop: asyncio.Event | None = None,
+        on_progress: ProgressCallback | None = None,
+    ) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.cache = cache
+        self.job_id = job_id
+        self.lease_owner = lease_owner
+        self.stop = stop or asyncio.Event()
+        self.on_progress = on_progress
+        self.lease_lost = False
+
+    # ------------------------------------------------------------------ job row
+    async def _job(self) -> ImportJob:
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            return await get_job(session, self.job_id)
+
+    def _mine(self) -> Any:
+        return and_(JOB.c.id == self.job_id, JOB.c.lease_owner == self.lease_owner)
+
+    async def _set(self, conn: AsyncConnection, **values: Any) -> Any:
+        result = await conn.execute(
+            update(JOB)
+            .where(self._mine())
+            .values(updated_at=utcnow(), **values)
+            .returning(JOB.c.cancel_requested)
+        )
+        row = result.first()
+        if row is None:
+            raise LeaseLost
+        return row.cancel_requested
+
+    async def _finish(self, status: ImportStatus, error: str | None = None) -> None:
+        now = utcnow()
+        async with self.engine.begin() as conn:
+            await self._set(
+                conn,
+                status=status.value,
+                error=error,
+                finished_at=now,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+        log.info("import_finished", job_id=str(self.job_id), status=status.value, error=error)
+
+    def _lease_until(self) -> dt.datetime:
+        return utcnow() + dt.timedelta(seconds=self.settings.import_lease_seconds)
+
+    async def heartbeat(self) -> None:
+        """Extends the lease while the job runs; notices when another worker took it over."""
+        interval = max(self.settings.import_lease_seconds / 3, 0.2)
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                async with self.engine.begin() as conn:
+                    await self._set(conn, lease_expires_at=self._lease_until())
+            except LeaseLost:
+                self.lease_lost = True
+                self.stop.set()
+                return
+            except Exception as exc:  # a missed beat is retried; the lease has slack
+                log.warning("import_heartbeat_failed", job_id=str(self.job_id), error=str(exc))
+
+    # ------------------------------------------------------------------ main loop
+    async def execute(self) -> str:
+        beat = asyncio.create_task(self.heartbeat(), name=f"import-heartbeat-{self.job_id}")
+        try:
+            return await self._execute()
+        except LeaseLost:
+            log.warning("import_lease_lost", job_id=str(self.job_id))
+            return "lease-lost"
+        finally:
+            beat.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beat
+
+    async def _execute(self) -> str:
+        job = await self._job()
+        path = Path(job.file_path)
+        fmt: Format = "jsonl" if job.format == "jsonl" else "csv"
+        if not await asyncio.to_thread(path.is_file):
+            await self._finish(ImportStatus.failed, "The uploaded file is no longer available")
+            return ImportStatus.failed.value
+        if job.cancel_requested:
+            await self._finish(ImportStatus.cancelled)
+            return ImportStatus.cancelled.value
+        if job.rows_total is None:
+            try:
+                total, columns = await asyncio.to_thread(count_rows, path, fmt)
+            except formats.FileError as exc:
+                await self._finish(ImportStatus.failed, str(exc))
+                self._cleanup(path)
+                return ImportStatus.failed.value
+            async with self.engine.begin() as conn:
+                await self._set(conn, rows_total=total, columns=columns)
+            job = await self._job()
+        self._report(job)
+
+        async with self.engine.connect() as conn:
+            refs = await References.load(conn)
+        planner = Planner(
+            refs,
+            owner_id=job.owner_id,
+            restrict_to_owner=job.restrict_to_owner,
+            create_missing=job.create_missing,
+            fmt=fmt,
+        )
+        skip = job.rows_done
+        batch = _Batch()
+        limit = self.settings.import_batch_rows
+        try:
+            with formats.open_text(path) as text:
+                for item in _items(text, fmt):
+                    rows = 1 if isinstance(item, RowError) else item.row_count
+                    if skip > 0:
+                        skip -= rows
+                        continue
+                    if isinstance(item, RowError):
+                        batch.loose.append(item)
+                    else:
+                        batch.products.append(item)
+                    batch.rows += rows
+                    if batch.rows >= limit:
+                        if await self._commit_batch(batch, planner, job):
+                            return ImportStatus.cancelled.value
+                        if self.stop.is_set():
+                            return await self._release()
+                        batch = _Batch()
+                if batch.rows and await self._commit_batch(batch, planner, job):
+                    return ImportStatus.cancelled.value
+        except (UnicodeDecodeError, formats.FileError, csv.Error) as exc:
+            message = str(exc)
+            if isinstance(exc, UnicodeDecodeError):
+                message = str(formats.decode_problem(exc, job.rows_done + batch.rows + 1))
+            await self._finish(ImportStatus.failed, message)
+            self._cleanup(path)
+            return ImportStatus.failed.value
+        await self._finish(ImportStatus.succeeded)
+        self._cleanup(path)
+        self._report(await self._job())
+        return ImportStatus.succeeded.value
+
+    async def _release(self) -> str:
+        """Stopping (shutdown): hand the job back to the queue, to resume where it is."""
+        async with self.engine.begin() as conn:
+            await self._set(
+                conn,
+                status=ImportStatus.queued.value,
+                lease_owner=None,
+                lease_expires_at=None,
+                attempts=JOB.c.attempts - 1,
+            )
+        return "released"
+
+    def _cleanup(self, path: Path) -> None:
+        """Uploaded files go once their job ends; files imported in place (CLI) stay."""
+        with contextlib.suppress(OSError):
+            if path.resolve().is_relative_to(self.settings.import_dir.resolve()):
+                path.unlink()
+
+    def _report(self, job: ImportJob) -> None:
+        if self.on_progress is not None:
+            self.on_progress(job)
+
+    async def _commit_batch(self, batch: _Batch, planner: Planner, job: ImportJob) -> bool:
+        """One transaction: the batch's products, its failed rows and the job's progress.
+        Returns True when the job was cancelled (and is now finished as such)."""
+        result = BatchResult()
+        for error in batch.loose:
+            result.errors.append(error)
+            result.failed += 1
+        async with self.engine.connect() as conn:
+            try:
+                trans = await conn.begin()
+                plans = await self._plan(conn, batch.products, planner, result)
+                if not job.dry_run:
+                    await self._write(conn, plans, planner, result)
+                else:
+                    for plan in plans:
+                        result.add_outcomes(plan.row_outcomes.values())
+                if result.errors:
+                    await conn.execute(
+                        ROW_ERROR.insert(),
+                        [
+                            {
+                                "id": new_id(),
+                                "job_id": self.job_id,
+                                "row": e.row,
+                                "field": (e.field or None) and e.field[:100],
+                                "message": e.message,
+                                "raw": e.raw if e.raw is not None else "",
+                            }
+                            for e in result.errors
+                        ],
+                    )
+                cancel = await self._set(
+                    conn,
+                    rows_done=JOB.c.rows_done + batch.rows,
+                    created=JOB.c.created + result.created,
+                    updated=JOB.c.updated + result.updated,
+                    unchanged=JOB.c.unchanged + result.unchanged,
+                    failed=JOB.c.failed + result.failed,
+                    lease_expires_at=self._lease_until(),
+                )
+                await trans.commit()
+            except BaseException:
+                planner.refs.forget_pending()
+                raise
+        created_refs = bool(planner.refs.new_brands or planner.refs.new_categories)
+        planner.refs.new_brands.clear()
+        planner.refs.new_categories.clear()
+        if result.wrote and self.cache is not None:
+            names = [PRODUCTS, SEARCH, REFS]
+            if created_refs:
+                names += [BRANDS, CATEGORIES]
+            await self.cache.bump(*names)
+        job.rows_done += batch.rows
+        job.created += result.created
+        job.updated += result.updated
+        job.unchanged += result.unchanged
+        job.failed += result.failed
+        self._report(job)
+        if cancel:
+            await self._finish(ImportStatus.cancelled)
+            self._cleanup(Path(job.file_path))
+            return True
+        return False
+
+    async def _plan(
+        self, conn: AsyncConnection, items: list[ProductIn], planner: Planner, result: BatchResult
+    ) -> list[Plan]:
+        if not items:
+            return []
+        skus = [p.sku for p in items]
+        existing = {
+            row.sku: row._asdict()
+            for row in await conn.execute(
+                select(
+                    PRODUCT.c.id,
+                    PRODUCT.c.sku,
+                    PRODUCT.c.slug,
+                    PRODUCT.c.name,
+                    PRODUCT.c.description,
+                    PRODUCT.c.status,
+                    PRODUCT.c.brand_id,
+                    PRODUCT.c.category_id,
+                    PRODUCT.c.owner_id,
+                    PRODUCT.c.attributes,
+                    PRODUCT.c.options,
+                    PRODUCT.c.currency,
+                    PRODUCT.c.price_min,
+                    PRODUCT.c.price_max,
+                    PRODUCT.c.total_stock,
+                    PRODUCT.c.deleted_at,
+                    PRODUCT.c.version,
+                ).where(PRODUCT.c.sku.in_(skus))
+            )
+        }
+        variant_cols = (
+            VARIANT.c.id,
+            VARIANT.c.product_id,
+            VARIANT.c.sku,
+            VARIANT.c.price,
+            VARIANT.c.stock,
+            VARIANT.c.option_values,
+            VARIANT.c.position,
+            PRODUCT.c.sku.label("product_sku"),
+        )
+        joined = VARIANT.join(PRODUCT, PRODUCT.c.id == VARIANT.c.product_id)
+        by_product: dict[Any, list[dict[str, Any]]] = {}
+        by_sku: dict[str, dict[str, Any]] = {}
+        ids = [p["id"] for p in existing.values()]
+        if ids:
+            for row in await conn.execute(
+                select(*variant_cols).select_from(joined).where(VARIANT.c.product_id.in_(ids))
+            ):
+                data = row._asdict()
+                by_product.setdefault(row.product_id, []).append(data)
+                by_sku[row.sku] = data
+        wanted = [v.sku for p in items for v in p.variants if v.sku not in by_sku]
+        if wanted:
+            for row in await conn.execute(
+                select(*variant_cols).select_from(joined).where(VARIANT.c.sku.in_(wanted))
+            ):
+                by_sku[row.sku] = row._asdict()
+        candidates = set()
+        for p in items:
+            given = p.fields.get("slug")
+            if isinstance(given, str) and given:
+                candidates.add(given.lower())
+            elif p.sku not in existing and isinstance(p.fields.get("name"), str):
+                candidates.add(slugify(p.fields["name"], max_length=172))
+        db_slugs: dict[str, str] = {}
+        if candidates:
+            for hit in await conn.execute(
+                select(PRODUCT.c.slug, PRODUCT.c.sku).where(PRODUCT.c.slug.in_(candidates))
+            ):
+                db_slugs[hit.slug] = hit.sku
+            for base in [c for c in candidates if c in db_slugs]:
+                pattern = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+                for hit in await conn.execute(
+                    select(PRODUCT.c.slug, PRODUCT.c.sku).where(
+                        PRODUCT.c.slug.like(f"{pattern}-%", escape="\\")
+                    )
+                ):
+                    db_slugs[hit.slug] = hit.sku
+        now = utcnow()
+        plans = []
+        for p in items:
+            current = existing.get(p.sku)
+            own = by_product.get(current["id"], []) if current is not None else []
+            outcome = planner.plan(p, current, by_sku, own, db_slugs, now)
+            if isinstance(outcome, Plan):
+                plans.append(outcome)
+            else:
+                result.fail(p, outcome)
+        return plans
+
+    async def _write(
+        self, conn: AsyncConnection, plans: list[Plan], planner: Planner, result: BatchResult
+    ) -> None:
+        if not any(p.product_row is not None for p in plans):
+            for plan in plans:
+                result.add_outcomes(plan.row_outcomes.values())
+            return
+        refs = planner.refs
+        try:
+            async with conn.begin_nested():
+                await refs.write_pending(conn)
+                skipped = await _write_plans(conn, plans)
+        except (IntegrityError, DBAPIError, ConcurrentChange) as exc:
+            # Someone else wrote the same rows meanwhile, or the database refused a value the
+            # checks let through: find the product(s) concerned, one savepoint each.
+            log.info("import_batch_retry_per_product", job_id=str(self.job_id), error=str(exc))
+            await refs.write_pending(conn)
+            skipped = set()
+            for plan in plans:
+                try:
+                    async with conn.begin_nested():
+                        skipped |= await _write_plans(conn, [plan])
+                except (IntegrityError, DBAPIError, ConcurrentChange) as inner:
+                    result.fail(
+                        plan.source, [RowError(plan.source.row, None, _db_message(inner), None)]
+                    )
+                    plan.row_outcomes = {}
+        for plan in plans:
+            if plan.source.sku in skipped:
+                result.fail(
+                    plan.source,
+                    [
+                        RowError(
+                            plan.source.row,
+                            formats.PRODUCT_SKU,
+                            f"Product {plan.source.sku} was changed or deleted by someone "
+                            "else during the import; import these rows again",
+                            None,
+                        )
+                    ],
+                )
+                continue
+            result.add_outcomes(plan.row_outcomes.values())
+            if plan.product_row is not None:
+                result.wrote = True
+        if refs.new_brands or refs.new_categories:
+            result.wrote = True
+
+
+def _db_message(exc: BaseException) -> str:
+    if isinstance(exc, ConcurrentChange):
+        return f"SKU(s) {exc} became variants of another product during the import"
+    if isinstance(exc, IntegrityError):
+        return "The database refused the product: a unique value (slug or SKU) is already used"
+    return "The database refused a value of the product (out of range or not acceptable)"
+
+
+# --------------------------------------------------------------------------- export
+
+
+EXPORT_BATCH = 1000
+
+
+def _visible(stmt: Any, filters: ProductFilters, owner_id: uuid.UUID | None) -> Any:
+    stmt = stmt.where(PRODUCT.c.deleted_at.is_(None))
+    if owner_id is not None:
+        stmt = stmt.where(PRODUCT.c.owner_id == owner_id)
+    if filters.category_id is not None:
+        stmt = stmt.where(PRODUCT.c.category_id.in_(descendant_ids_select(filters.category_id)))
+    if filters.brand_id is not None:
+        stmt = stmt.where(PRODUCT.c.brand_id == filters.brand_id)
+    if filters.status is not None:
+        stmt = stmt.where(PRODUCT.c.status == filters.status.value)
+    if filters.price_min is not None:
+        stmt = stmt.where(PRODUCT.c.price_max >= filters.price_min)
+    if filters.price_max is not None:
+        stmt = stmt.where(PRODUCT.c.price_min <= filters.price_max)
+    if filters.in_stock is True:
+        stmt = stmt.where(PRODUCT.c.total_stock > 0)
+    elif filters.in_stock is False:
+        stmt = stmt.where(PRODUCT.c.total_stock == 0)
+    return stmt
+
+
+async def _export_columns(
+    conn: AsyncConnection, filters: ProductFilters, owner_id: uuid.UUID | None
+) -> tuple[list[str], list[str]]:
+    """The attribute keys and option names of the exported products (the CSV header)."""
+    base = _visible(select(PRODUCT.c.id), filters, owner_id).subquery()
+    if conn.dialect.name == "postgresql":
+        keys_sql = (
+            "SELECT DISTINCT jsonb_object_keys(p.attributes) FROM product p "
+            "WHERE p.id IN (SELECT id FROM ids)"
+        )
+        options_sql = (
+            "SELECT DISTINCT o->>'name' FROM product p, jsonb_array_elements(p.options) o "
+            "WHERE p.id IN (SELECT id FROM ids)"
+        )
+    else:
+        keys_sql = (
+            "SELECT DISTINCT j.key FROM product p, json_each(p.attributes) j "
+            "WHERE p.id IN (SELECT id FROM ids)"
+        )
+        options_sql = (
+            "SELECT DISTINCT json_extract(o.value, '$.name') FROM product p, "
+            "json_each(p.options) o WHERE p.id IN (SELECT id FROM ids)"
+        )
+    ids_cte = select(base.c.id).cte("ids")
+    keys = sorted(
+        str(k)
+        for (k,) in await conn.execute(
+            select(text("*")).select_from(text(f"({keys_sql}) AS k")).add_cte(ids_cte)
+        )
+        if k is not None
+    )
+    options = sorted(
+        str(k)
+        for (k,) in await conn.execute(
+            select(text("*")).select_from(text(f"({options_sql}) AS o")).add_cte(ids_cte)
+        )
+        if k is not None
+    )
+    return keys, options
+
+
+async def _reference_names(conn: AsyncConnection) -> tuple[dict[Any, str], dict[Any, str]]:
+    refs = await References.load(conn)
+    return {v: k for k, v in refs.brands.items()}, {v: k for k, v in refs.categories.items()}
+
+
+async def export_products(
+    engine: AsyncEngine,
+    fmt: Format,
+    filters: ProductFilters,
+    *,
+    owner_id: uuid.UUID | None = None,
+    counter: list[int] | None = None,
+) -> AsyncIterator[bytes]:
+    """The products (not deleted) matching `filters` as CSV or JSON Lines, in chunks of
+    `EXPORT_BATCH` products read by keyset pages over one consistent snapshot: memory stays
+    constant whatever the catalog size. `owner_id` limits the export to one seller's products.
+    `counter`, when given, receives [products, rows] as they are written."""
+    async with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+        brand_slugs, category_paths = await _reference_names(conn)
+        attr_keys: list[str] = []
+        option_names: list[str] = []
+        if fmt == "csv":
+            attr_keys, option_names = await _export_columns(conn, filters, owner_id)
+            header = [
+                *formats.FIXED_COLUMNS,
+                *(formats.ATTR_PREFIX + k for k in attr_keys),
+                *(formats.OPTION_PREFIX + o for o in option_names),
+            ]
+            yield formats.csv_line(header).encode()
+        columns = (
+            PRODUCT.c.id,
+            PRODUCT.c.sku,
+            PRODUCT.c.slug,
+            PRODUCT.c.name,
+            PRODUCT.c.description,
+            PRODUCT.c.status,
+            PRODUCT.c.brand_id,
+            PRODUCT.c.category_id,
+            PRODUCT.c.attributes,
+            PRODUCT.c.options,
+            PRODUCT.c.currency,
+        )
+        last: Any = None
+        while True:
+            stmt = _visible(select(*columns), filters, owner_id)
+            if last is not None:
+                stmt = stmt.where(PRODUCT.c.id > last)
+            page = list((await conn.execute(stmt.order_by(PRODUCT.c.id).limit(EXPORT_BATCH))).all())
+            if not page:
+                break
+            last = page[-1].id
+            variants: dict[Any, list[Any]] = {}
+            for v in await conn.execute(
+                select(
+                    VARIANT.c.product_id,
+                    VARIANT.c.sku,
+                    VARIANT.c.price,
+                    VARIANT.c.stock,
+                    VARIANT.c.option_values,
+                )
+                .where(VARIANT.c.product_id.in_([p.id for p in page]))
+                .order_by(VARIANT.c.product_id, VARIANT.c.position, VARIANT.c.sku)
+            ):
+                variants.setdefault(v.product_id, []).append(v)
+            if fmt == "csv":
+                chunk = _csv_chunk(
+                    page, variants, brand_slugs, category_paths, attr_keys, option_names, counter
+                )
+            else:
+                chunk = _jsonl_chunk(page, variants, brand_slugs, category_paths, counter)
+            yield chunk
+
+
+def _csv_chunk(
+    page: list[Any],
+    variants: dict[Any, list[Any]],
+    brand_slugs: dict[Any, str],
+    category_paths: dict[Any, str],
+    attr_keys: list[str],
+    option_names: list[str],
+    counter: list[int] | None,
+) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    fmt_attr = formats.format_attribute
+    rows = 0
+    for p in page:
+        attributes = p.attributes or {}
+        product_cells = [
+            p.sku,
+            p.name,
+            p.slug,
+            p.description or "",
+            p.status,
+            brand_slugs.get(p.brand_id, "") if p.brand_id is not None else "",
+            category_paths.get(p.category_id, "") if p.category_id is not None else "",
+            p.currency,
+        ]
+        attr_cells = [fmt_attr(attributes[k]) if k in attributes else "" for k in attr_keys]
+        for v in variants.get(p.id, ()):
+            values = v.option_values or {}
+            writer.writerow(
+                [
+                    *product_cells,
+                    v.sku,
+                    format_money(v.price, p.currency),
+                    v.stock,
+                    *attr_cells,
+                    *(values.get(o, "") for o in option_names),
+                ]
+            )
+            rows += 1
+    if counter is not None:
+        counter[0] += len(page)
+        counter[1] += rows
+    return out.getvalue().encode()
+
+
+def _jsonl_chunk(
+    page: list[Any],
+    variants: dict[Any, list[Any]],
+    brand_slugs: dict[Any, str],
+    category_paths: dict[Any, str],
+    counter: list[int] | None,
+) -> bytes:
+    lines = []
+    rows = 0
+    for p in page:
+        mine = variants.get(p.id, ())
+        rows += len(mine)
+        lines.append(
+            orjson.dumps(
+                {
+                    "sku": p.sku,
+                    "name": p.name,
+                    "slug": p.slug,
+                    "description": p.description,
+                    "status": p.status,
+                    "brand": brand_slugs.get(p.brand_id) if p.brand_id is not None else None,
+                    "category": (
+                        category_paths.get(p.category_id) if p.category_id is not None else None
+                    ),
+                    "currency": p.currency,
+                    "attributes": p.attributes or {},
+                    "options": p.options or [],
+                    "variants": [
+                        {
+                            "sku": v.sku,
+                            "price": format_money(v.price, p.currency),
+                            "stock": v.stock,
+                            "option_values": v.option_values or {},
+                        }
+                        for v in mine
+                    ],
+                },
+                option=orjson.OPT_APPEND_NEWLINE,
+            )
+        )
+    if counter is not None:
+        counter[0] += len(page)
+        counter[1] += rows
+    return b"".join(lines)

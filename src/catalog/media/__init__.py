@@ -1,0 +1,1 @@
+"""Product images: upload, validation, renditions and their storage (local disk or S3)."""
