@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 1
 
 .PHONY: install run serve migrate seed test lint typecheck pytest format clean bench-load \
-	bench bench-search bench-relevance
+	bench bench-search bench-relevance bench-import
 
 install:  ## install uv if missing, then the locked dependencies
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -46,6 +46,9 @@ bench-search: install  ## search/suggest latency on 100,000 generated products (
 
 bench-relevance: install  ## NDCG@10 / recall@10 of the judged demo queries, SQLite and PostgreSQL
 	$(UV) run python -m bench.relevance $(RELEVANCE_ARGS)
+
+bench-import: install  ## import/export rows/s and peak RSS on 100,000 products (PostgreSQL); IMPORT_ARGS=
+	$(UV) run python -m bench.imports $(IMPORT_ARGS)
 
 format: install
 	$(UV) run ruff format src tests migrations bench

@@ -43,8 +43,8 @@ async def upload(
     )
 
 
-async def wait_for(client: httpx.AsyncClient, job_id: str, timeout: float = 30.0) -> dict[str, Any]:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_for(client: httpx.AsyncClient, job_id: str, limit_s: float = 30.0) -> dict[str, Any]:
+    deadline = asyncio.get_running_loop().time() + limit_s
     while True:
         r = await client.get(f"{API}/imports/{job_id}")
         assert r.status_code == 200, r.text

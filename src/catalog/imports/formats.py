@@ -266,6 +266,11 @@ class CsvReader:
         self.header = header
         self.seen_variants: dict[str, int] = {}
         self.seen_products: dict[str, int] = {}
+        self._product_indexes = [
+            *(header.fixed[name] for name in PRODUCT_COLUMNS if name in header.fixed),
+            *(index for _, index in header.attributes),
+        ]
+        self._first_cells: list[str] = []
 
     def _cell(self, cells: list[str], name: str) -> str | None:
         index = self.header.fixed.get(name)
@@ -320,6 +325,7 @@ class CsvReader:
             yield current
 
     def _product_fields(self, product: ProductIn, cells: list[str], number: int) -> None:
+        self._first_cells = self._product_cells(cells)
         for name in PRODUCT_COLUMNS:
             value = self._cell(cells, name)
             if value is not None:
@@ -328,7 +334,12 @@ class CsvReader:
             cell = cells[index].strip()
             product.attributes[attr] = parse_attribute(cell) if cell else None
 
+    def _product_cells(self, cells: list[str]) -> list[str]:
+        return [cells[i] for i in self._product_indexes]
+
     def _check_same_product(self, product: ProductIn, cells: list[str], number: int) -> None:
+        if self._product_cells(cells) == self._first_cells:
+            return
         for name in PRODUCT_COLUMNS:
             value = self._cell(cells, name)
             if value is not None and (value or None) != product.fields.get(name):

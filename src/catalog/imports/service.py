@@ -1229,19 +1229,23 @@ class ImportRun:
             ):
                 by_sku[row.sku] = row._asdict()
         candidates = set()
+        generated = set()
         for p in items:
             given = p.fields.get("slug")
             if isinstance(given, str) and given:
                 candidates.add(given.lower())
             elif p.sku not in existing and isinstance(p.fields.get("name"), str):
-                candidates.add(slugify(p.fields["name"], max_length=172))
+                base = slugify(p.fields["name"], max_length=172)
+                candidates.add(base)
+                generated.add(base)
         db_slugs: dict[str, str] = {}
         if candidates:
             for hit in await conn.execute(
                 select(PRODUCT.c.slug, PRODUCT.c.sku).where(PRODUCT.c.slug.in_(candidates))
             ):
                 db_slugs[hit.slug] = hit.sku
-            for base in [c for c in candidates if c in db_slugs]:
+            # Slugs made from names that are taken: the suffixed ones in use (-2, -3, ...).
+            for base in [c for c in generated if c in db_slugs]:
                 pattern = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
                 for hit in await conn.execute(
                     select(PRODUCT.c.slug, PRODUCT.c.sku).where(

@@ -1,0 +1,218 @@
+"""Bulk import and export throughput on a large generated catalog (PostgreSQL).
+
+    uv run python -m bench.imports [--products N] [--json PATH]
+
+Creates a throw-away PostgreSQL database (dropped at the end), runs the migrations and loads the
+brands and categories of `generate_catalog(seed=42, products=N)`; writes its products as the
+import CSV (one row per variant) to a temporary file, then measures, each in a child process
+running the real command line:
+
+1. `catalog import FILE` into the empty catalog: variant rows/s and the child's peak RSS;
+2. `catalog export --output FILE`: rows/s;
+3. `catalog import` of that export: every row must come back "unchanged".
+
+Targets (from the issue, reported and checked): import >= 10,000 variant rows/s, peak RSS
+< 500 MB, export >= 50,000 rows/s. Exit status 1 when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import throwaway_database
+from catalog.cli import run_migrations
+from catalog.config import Settings
+from catalog.db import create_engine
+from catalog.imports.formats import ATTR_PREFIX, FIXED_COLUMNS, OPTION_PREFIX, format_attribute
+from catalog.seed import DemoCatalog, generate_catalog, seed_into
+
+TARGET_IMPORT_ROWS_S = 10_000
+TARGET_PEAK_RSS_MB = 500
+TARGET_EXPORT_ROWS_S = 50_000
+SUMMARY = re.compile(r"created (\d+), updated (\d+), unchanged (\d+), failed (\d+) \((\d+) rows in")
+
+
+def write_csv(catalog: DemoCatalog, path: Path) -> int:
+    """The catalog's products as the import CSV; returns the number of rows."""
+    attr_keys = sorted({k for p in catalog.products for k in p.attributes})
+    option_names = sorted({o["name"] for p in catalog.products for o in p.options})
+    rows = 0
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(
+            [
+                *FIXED_COLUMNS,
+                *(ATTR_PREFIX + k for k in attr_keys),
+                *(OPTION_PREFIX + o for o in option_names),
+            ]
+        )
+        for p in catalog.products:
+            head = [p.sku, p.name, p.slug, p.description, p.status, p.brand_slug,
+                    p.category_path, p.currency]  # fmt: skip
+            attrs = [
+                format_attribute(p.attributes[k]) if k in p.attributes else "" for k in attr_keys
+            ]
+            for v in p.variants:
+                writer.writerow(
+                    [*head, v.sku, str(v.price), v.stock, *attrs,
+                     *(v.option_values.get(o, "") for o in option_names)]
+                )  # fmt: skip
+                rows += 1
+    return rows
+
+
+async def prepare(url: str, catalog: DemoCatalog) -> None:
+    await asyncio.to_thread(run_migrations, url)
+    engine = create_engine(Settings(database_url=url))
+    try:
+        refs_only = DemoCatalog(
+            seed=catalog.seed, brands=catalog.brands, categories=catalog.categories, products=[]
+        )
+        async with engine.begin() as conn:
+            await seed_into(conn, refs_only)
+    finally:
+        await engine.dispose()
+
+
+def run_child(args: list[str], env: dict[str, str]) -> tuple[float, str, str]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "catalog"), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode not in (0, 3):
+        sys.stderr.write(done.stdout + done.stderr)
+        raise SystemExit(f"catalog {args[0]} failed with status {done.returncode}")
+    return seconds, done.stdout, done.stderr
+
+
+def child_peak_rss_mb() -> float:
+    """Peak RSS of the largest child process waited for so far (Linux: KiB)."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def parse_summary(stdout: str) -> dict[str, int]:
+    match = SUMMARY.search(stdout)
+    if match is None:
+        raise SystemExit(f"unexpected import output: {stdout!r}")
+    keys = ("created", "updated", "unchanged", "failed", "rows")
+    return dict(zip(keys, (int(g) for g in match.groups()), strict=True))
+
+
+async def main_async(products: int) -> dict[str, Any]:
+    results: dict[str, Any] = {"products": products}
+    started = time.perf_counter()
+    catalog = generate_catalog(seed=42, products=products)
+    with tempfile.TemporaryDirectory(prefix="catalog-bench-import-") as tmp:
+        source = Path(tmp) / "catalog.csv"
+        rows = write_csv(catalog, source)
+        results["variants"] = rows
+        results["csv_mb"] = round(source.stat().st_size / 1e6, 1)
+        results["generate_s"] = round(time.perf_counter() - started, 1)
+        async with throwaway_database("catalog_bench_import") as url:
+            await prepare(url, catalog)
+            del catalog
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")},
+                "CATALOG_DATABASE_URL": url,
+                "CATALOG_LOG_LEVEL": "WARNING",
+                "CATALOG_IMPORT_DIR": str(Path(tmp) / "imports"),
+            }
+            print(f"importing {rows} variant rows ({results['csv_mb']} MB) ...", flush=True)
+            seconds, stdout, stderr = await asyncio.to_thread(
+                run_child, ["import", str(source)], env
+            )
+            first = parse_summary(stdout + stderr)
+            results["import"] = {
+                **first,
+                "seconds": round(seconds, 2),
+                "rows_per_s": round(rows / seconds),
+                "peak_rss_mb": round(child_peak_rss_mb(), 1),
+            }
+            exported = Path(tmp) / "export.csv"
+            seconds, _, stderr = await asyncio.to_thread(
+                run_child, ["export", "--output", str(exported)], env
+            )
+            exported_rows = sum(1 for _ in exported.open(encoding="utf-8")) - 1
+            results["export"] = {
+                "rows": exported_rows,
+                "seconds": round(seconds, 2),
+                "rows_per_s": round(exported_rows / seconds),
+                "mb": round(exported.stat().st_size / 1e6, 1),
+            }
+            seconds, stdout, stderr = await asyncio.to_thread(
+                run_child, ["import", str(exported)], env
+            )
+            again = parse_summary(stdout + stderr)
+            results["reimport"] = {
+                **again,
+                "seconds": round(seconds, 2),
+                "rows_per_s": round(exported_rows / seconds),
+            }
+    results["peak_rss_mb_any_child"] = round(child_peak_rss_mb(), 1)
+    return results
+
+
+def report(results: dict[str, Any]) -> list[str]:
+    imp, exp, again = results["import"], results["export"], results["reimport"]
+    print(
+        f"\n{results['products']} products, {results['variants']} variant rows, "
+        f"{results['csv_mb']} MB CSV (generated in {results['generate_s']} s)\n"
+        f"import    {imp['seconds']:>7.2f} s  {imp['rows_per_s']:>8} rows/s  "
+        f"peak RSS {imp['peak_rss_mb']} MB  created {imp['created']} failed {imp['failed']}\n"
+        f"export    {exp['seconds']:>7.2f} s  {exp['rows_per_s']:>8} rows/s  "
+        f"{exp['rows']} rows, {exp['mb']} MB\n"
+        f"re-import {again['seconds']:>7.2f} s  {again['rows_per_s']:>8} rows/s  "
+        f"unchanged {again['unchanged']}, created {again['created']}, "
+        f"updated {again['updated']}, failed {again['failed']}"
+    )
+    problems = []
+    if imp["created"] != results["variants"] or imp["failed"]:
+        problems.append("the import did not create every row")
+    if imp["rows_per_s"] < TARGET_IMPORT_ROWS_S:
+        problems.append(f"import below {TARGET_IMPORT_ROWS_S} rows/s")
+    if results["peak_rss_mb_any_child"] >= TARGET_PEAK_RSS_MB:
+        problems.append(f"peak RSS not below {TARGET_PEAK_RSS_MB} MB")
+    if exp["rows_per_s"] < TARGET_EXPORT_ROWS_S:
+        problems.append(f"export below {TARGET_EXPORT_ROWS_S} rows/s")
+    if exp["rows"] != results["variants"]:
+        problems.append("the export does not have every row")
+    if again["unchanged"] != exp["rows"]:
+        problems.append("re-importing the export changed rows")
+    for problem in problems:
+        print(f"FAIL: {problem}")
+    if not problems:
+        print("all targets met; the re-import of the export changed nothing")
+    return problems
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--json", type=Path, help="Also write the figures to this file")
+    args = parser.parse_args()
+    results = asyncio.run(main_async(args.products))
+    problems = report(results)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2) + "\n")
+    raise SystemExit(1 if problems else 0)
+
+
+if __name__ == "__main__":
+    main()
