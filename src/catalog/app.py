@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -32,6 +33,9 @@ from catalog.kit.fastpath import CachedProductReadMiddleware
 from catalog.kit.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from catalog.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from catalog.logging import RequestContextMiddleware, configure_logging
+from catalog.media.processing import ImageProcessor
+from catalog.media.router import files_router, images_router, product_images_router
+from catalog.media.storage import MediaStorage, storage_from_settings
 from catalog.ops.router import router as ops_router
 from catalog.products.router import router as products_router
 from catalog.search.backend import backend_for
@@ -40,6 +44,7 @@ from catalog.search.router import router as search_router
 log = structlog.get_logger(__name__)
 
 API_PREFIX = "/api/v1"
+IMAGE_UPLOAD_PATH = re.compile(r"^/api/v1/products/[^/]+/images$")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -80,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cache = cache
         app.state.read_cache = ReadCache(cache) if cache is not None else None
         app.state.search_backend = backend_for(engine.dialect.name)
+        media_storage: MediaStorage = storage_from_settings(settings)
+        app.state.media_storage = media_storage
+        app.state.image_processor = ImageProcessor(settings)
         recorder = EventRecorder(engine)
         recorder.start()
         app.state.recorder = recorder
@@ -96,6 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if import_worker is not None:
                 await import_worker.close()
             await recorder.stop()
+            await media_storage.close()
             if cache is not None:
                 await cache.close()
             await app.state.ratelimiter.close()
@@ -127,10 +136,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(categories_router)
     api.include_router(brands_router)
     api.include_router(search_router)
+    api.include_router(product_images_router)
+    api.include_router(images_router)
     api.include_router(imports_router)
     api.include_router(exports_router)
     app.include_router(api)
     app.include_router(ops_router)
+    if settings.media_backend == "local":
+        app.include_router(files_router)
 
     # Pure ASGI middleware, outermost last.
     app.add_middleware(CachedProductReadMiddleware)
@@ -141,6 +154,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         overrides={
             # Catalog imports: the file plus room for the multipart envelope and form fields.
             f"{API_PREFIX}/imports": settings.import_max_bytes + 64 * 1024,
+            # Image uploads: every file at its limit, plus room for the multipart framing.
+            IMAGE_UPLOAD_PATH: settings.media_max_upload_bytes
+            * settings.media_max_files_per_request
+            + 64 * 1024,
         },
     )
     if settings.cors_origins:

@@ -4,17 +4,18 @@ Two storage profiles share one code path:
 
 * **embedded** (default): SQLite file under ``./var/``, in-process cache, local media folder;
 * **production**: ``CATALOG_DATABASE_URL=postgresql+asyncpg://...`` and
-  ``CATALOG_REDIS_URL=redis://...``.
+  ``CATALOG_REDIS_URL=redis://...``; media on local disk or S3 (``CATALOG_MEDIA_BACKEND=s3``).
 """
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SECRET_KEY = "change-me-this-is-not-a-secret"  # noqa: S105 - refused outside development
@@ -121,6 +122,34 @@ class Settings(BaseSettings):
         "profile, no in production, where `catalog worker` runs them)",
     )
 
+    # Media (product images). `local` keeps files under `media_root`, served at /media/...;
+    # `s3` puts them in a bucket (any S3-compatible store) served by it or a CDN.
+    media_backend: Literal["local", "s3"] = "local"
+    media_base_url: str | None = Field(
+        default=None,
+        description="Public URL of the stored files (a CDN); default /media, or the bucket's URL",
+    )
+    media_max_upload_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    media_max_pixels: int = Field(default=40_000_000, ge=10_000)
+    media_max_files_per_request: int = Field(default=10, ge=1, le=100)
+    media_processing_concurrency: int = Field(
+        default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
+        ge=1,
+        description="Images decoded at once (each in a worker thread)",
+    )
+    media_rendition_sizes: list[int] = Field(default_factory=lambda: [160, 480, 1024])
+    media_jpeg_quality: int = Field(default=85, ge=30, le=100)
+    media_webp_quality: int = Field(default=80, ge=30, le=100)
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = Field(
+        default=None, description="For S3-compatible stores (MinIO, R2, ...); AWS when unset"
+    )
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_session_token: SecretStr | None = None
+
     # Logging
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
@@ -139,6 +168,12 @@ class Settings(BaseSettings):
                 "CATALOG_JWT_PRIVATE_KEY and CATALOG_JWT_PUBLIC_KEY are required for "
                 f"{self.jwt_algorithm}"
             )
+        if self.media_backend == "s3" and not self.s3_bucket:
+            raise ValueError("CATALOG_S3_BUCKET is required when CATALOG_MEDIA_BACKEND=s3")
+        if not self.media_rendition_sizes or any(
+            not 16 <= size <= 4096 for size in self.media_rendition_sizes
+        ):
+            raise ValueError("CATALOG_MEDIA_RENDITION_SIZES must be sizes from 16 to 4096 px")
         if "*" in self.cors_origins and self.cors_allow_credentials:
             raise ValueError("CORS: '*' origins cannot be combined with credentials")
         return self
