@@ -62,12 +62,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from bench.common import REDIS_URL, delete_redis_keys, pg_admin, throwaway_database
 from catalog.app import API_PREFIX
-from catalog.auth import policy
 from catalog.auth.principal import ANONYMOUS
 from catalog.cli import run_migrations
 from catalog.config import Settings
 from catalog.db import create_engine, create_sessionmaker
-from catalog.products import service as product_service
+from catalog.products.reads import PostgresProductReads
 from catalog.products.service import ProductFilters, ProductSort
 from catalog.search import service as search_service
 from catalog.search.backend import PostgresSearchBackend, SearchFilters
@@ -1049,6 +1048,10 @@ def _classify(statement: str) -> str:
         if re.match(r"^select \S+ as anon_1 from product where \(?product\.search_vector @@", s):
             return "search: does the word match anything (typo check)"
         return "search: all-terms exists probe"
+    if "as item from" in s:
+        return "list page (items' JSON built by PostgreSQL)"
+    if "left join product_variant v" in s:
+        return "product by id (+ brand, category, variants)"
     if "with recursive subtree" in s:
         return "list page, category subtree (recursive CTE)"
     if "from product left outer join brand on" in s:
@@ -1089,40 +1092,34 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str, suggest_q: str
     `EXPLAIN (ANALYZE, BUFFERS)` each statement."""
     engine = create_engine(Settings(database_url=url))
     sessionmaker = create_sessionmaker(engine)
-    visibility = policy.product_visibility_clause(ANONYMOUS)
     product_id = uuid.UUID(ids.active[len(ids.active) // 2])
 
-    async def by_id(session: AsyncSession) -> None:
-        await product_service.load(session, product_id)
+    reads = await PostgresProductReads.connect(Settings(database_url=url))
 
-    async def list_page(session: AsyncSession) -> None:
-        await product_service.list_products(
-            session,
-            ProductFilters(),
-            sort=ProductSort.created_at_desc,
-            limit=20,
-            cursor=None,
-            visibility=visibility,
+    async def by_id(_session: AsyncSession) -> None:
+        await reads.product_body(ANONYMOUS, product_id=product_id)
+
+    async def list_page(_session: AsyncSession) -> None:
+        await reads.page_body(
+            ANONYMOUS, ProductFilters(), sort=ProductSort.created_at_desc, limit=20, cursor=None
         )
 
-    async def list_category(session: AsyncSession) -> None:
-        await product_service.list_products(
-            session,
+    async def list_category(_session: AsyncSession) -> None:
+        await reads.page_body(
+            ANONYMOUS,
             ProductFilters(category_id=uuid.UUID(ids.roots[0])),
             sort=ProductSort.created_at_desc,
             limit=20,
             cursor=None,
-            visibility=visibility,
         )
 
-    async def list_price(session: AsyncSession) -> None:
-        await product_service.list_products(
-            session,
+    async def list_price(_session: AsyncSession) -> None:
+        await reads.page_body(
+            ANONYMOUS,
             ProductFilters(price_min=Decimal(50), price_max=Decimal(200)),
             sort=ProductSort.price,
             limit=20,
             cursor=None,
-            visibility=visibility,
         )
 
     async def suggest(session: AsyncSession) -> None:
@@ -1154,9 +1151,17 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str, suggest_q: str
             await conn.execute(text("SELECT 1"))
         for request, work in groups:
             capture = StatementCapture(engine)
+
+            def listener(
+                sql: str, params: Sequence[Any], capture: StatementCapture = capture
+            ) -> None:
+                capture.statements.append((sql, list(params)))
+
+            reads.statement_listeners.append(listener)
             with capture:
                 async with sessionmaker() as session:
                     await work(session)
+            reads.statement_listeners.remove(listener)
             # Replayed in one transaction, like the request: `SET LOCAL` statements are run
             # (they change the plans), reads are explained, anything else is left out.
             async with engine.connect() as conn:
@@ -1180,6 +1185,7 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str, suggest_q: str
                     plans.append(Plan(label, statement, lines, plan_indexes(lines)))
                 await conn.rollback()
     finally:
+        await reads.close()
         await engine.dispose()
     return plans
 

@@ -263,7 +263,15 @@ def queries(app: FastAPI) -> Iterator[QueryCounter]:
         counter.statements.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
+    # The product reads of PostgreSQL run on asyncpg directly and report their statements.
+    listeners: list[Any] = getattr(app.state.product_reads, "statement_listeners", [])
+
+    def raw(statement: str, _params: Any) -> None:
+        counter.statements.append(statement)
+
+    listeners.append(raw)
     try:
         yield counter
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", before)
+        listeners.remove(raw)

@@ -54,14 +54,27 @@ async def pair(backend: Backend, app: FastAPI) -> AsyncIterator[tuple[FastAPI, F
         yield a, b
 
 
-def count_queries(engine: AsyncEngine) -> tuple[list[str], Callable[[], None]]:
+def count_queries(app: FastAPI) -> tuple[list[str], Callable[[], None]]:
+    """The statements `app` sends, through SQLAlchemy and through the product reads."""
     statements: list[str] = []
+    engine: AsyncEngine = app.state.engine
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", before)
-    return statements, lambda: event.remove(engine.sync_engine, "before_cursor_execute", before)
+    listeners = getattr(app.state.product_reads, "statement_listeners", [])
+
+    def raw(statement: str, _params: Any) -> None:
+        statements.append(statement)
+
+    listeners.append(raw)
+
+    def stop() -> None:
+        event.remove(engine.sync_engine, "before_cursor_execute", before)
+        listeners.remove(raw)
+
+    return statements, stop
 
 
 async def settle(app: FastAPI, seen_before: int) -> None:
@@ -104,7 +117,7 @@ class TestHits:
             product = await make_product(admin)
             first = await anon.get(f"{API}/products/{product['id']}")
             assert first.status_code == 200
-            statements, stop = count_queries(a.state.engine)
+            statements, stop = count_queries(a)
             try:
                 second = await anon.get(f"{API}/products/{product['id']}")
                 revalidated = await anon.get(
@@ -142,7 +155,7 @@ class TestHits:
         a, _ = pair
         async with await admin_client(a) as admin, make_client(a) as anon:
             product = await make_product(admin)
-            statements, stop = count_queries(a.state.engine)
+            statements, stop = count_queries(a)
             try:
                 responses = await asyncio.gather(
                     *[anon.get(f"{API}/products/{product['id']}") for _ in range(10)]
@@ -168,7 +181,7 @@ class TestFastPath:
             product = await make_product(admin)
             path = f"{API}/products/{product['id']}"
             miss = await anon.get(path)  # computed by the router, stored in the cache
-            statements, stop = count_queries(a.state.engine)
+            statements, stop = count_queries(a)
             try:
                 hit = await anon.get(path)
                 head = await anon.head(path)

@@ -37,6 +37,7 @@ from catalog.media.processing import ImageProcessor
 from catalog.media.router import files_router, images_router, product_images_router
 from catalog.media.storage import MediaStorage, storage_from_settings
 from catalog.ops.router import router as ops_router
+from catalog.products.reads import product_reads_for
 from catalog.products.router import router as products_router
 from catalog.search.backend import backend_for
 from catalog.search.router import router as search_router
@@ -55,6 +56,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        product_reads = await product_reads_for(settings, engine)
+        app.state.product_reads = product_reads
         redis = (
             Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
             if settings.redis_url
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.ratelimiter.close()
             if app.state.redis is not None:
                 await app.state.redis.aclose()
+            await product_reads.close()
             await engine.dispose()
             log.info("shutdown")
 
@@ -136,10 +140,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(categories_router)
     api.include_router(brands_router)
     api.include_router(search_router)
-    api.include_router(product_images_router)
-    api.include_router(images_router)
     api.include_router(imports_router)
     api.include_router(exports_router)
+    api.include_router(product_images_router)
+    api.include_router(images_router)
     app.include_router(api)
     app.include_router(ops_router)
     if settings.media_backend == "local":

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=10.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_echo: bool = False
+    # Product reads of the hot GET paths use a pool of their own on PostgreSQL (asyncpg, no
+    # transaction per read); a connection found dead is retried once.
+    db_read_pool_size: int = Field(default=10, ge=1)
 
     # HTTP
     docs_enabled: bool = True

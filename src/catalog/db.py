@@ -9,13 +9,16 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
+import orjson
 import uuid6
 from sqlalchemy import JSON, DateTime, Integer, MetaData, TypeDecorator, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -107,6 +110,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
             settings.database_url,
             echo=settings.db_echo,
+            json_deserializer=orjson.loads,
             connect_args={"timeout": 30},
         )
 
@@ -121,9 +125,6 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
         return engine
 
-    server_settings = {"application_name": "catalog"}
-    if settings.db_statement_timeout_ms:
-        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
     return create_async_engine(
         settings.database_url,
         echo=settings.db_echo,
@@ -132,8 +133,32 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_pre_ping=True,
         pool_recycle=1800,
-        connect_args={"server_settings": server_settings},
+        json_deserializer=orjson.loads,
+        connect_args={"server_settings": _server_settings(settings)},
     )
+
+
+def _server_settings(settings: Settings) -> dict[str, str]:
+    server_settings = {"application_name": "catalog"}
+    if settings.db_statement_timeout_ms:
+        server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+    return server_settings
+
+
+T = TypeVar("T")
+
+
+async def read_retrying(engine: AsyncEngine, read: Callable[[AsyncConnection], Awaitable[T]]) -> T:
+    """Run a read-only `read` on a connection of `engine`; once more on a fresh connection
+    when the first one was found dead (database restart, terminated backend)."""
+    try:
+        async with engine.connect() as conn:
+            return await read(conn)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    async with engine.connect() as conn:
+        return await read(conn)
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.config import Settings
 from catalog.db import session_scope
 from catalog.kit.cache import ReadCache
+from catalog.products.reads import ProductReads
 
 
 async def get_settings(request: Request) -> Settings:
@@ -28,12 +29,18 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_product_reads(request: Request) -> ProductReads:
+    reads: ProductReads = request.app.state.product_reads
+    return reads
+
+
 async def get_read_cache(request: Request) -> ReadCache | None:
     read_cache: ReadCache | None = request.app.state.read_cache
     return read_cache
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+ProductReadsDep = Annotated[ProductReads, Depends(get_product_reads)]
 ReadCacheDep = Annotated[ReadCache | None, Depends(get_read_cache)]
 # scope="function": the commit runs before the response is sent, so a failed commit is an error
 # response rather than a lost write behind a 2xx.

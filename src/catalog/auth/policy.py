@@ -56,12 +56,14 @@ def require_product_creator(principal: Principal) -> None:
 
 
 def can_see_product(principal: Principal, product: Product) -> bool:
+    return can_see(principal, product.status, product.owner_id)
+
+
+def can_see(principal: Principal, status: str, owner_id: uuid.UUID | None) -> bool:
     """Active products are public; drafts and archived ones only for their owner and admins."""
-    if product.status == ProductStatus.active.value:
+    if status == ProductStatus.active.value:
         return True
-    return principal.is_admin or (
-        principal.user_id is not None and product.owner_id == principal.user_id
-    )
+    return principal.is_admin or (principal.user_id is not None and owner_id == principal.user_id)
 
 
 def can_manage_product(principal: Principal, product: Product) -> bool:

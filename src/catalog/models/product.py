@@ -73,7 +73,7 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
     variants: Mapped[list[ProductVariant]] = relationship(
         back_populates="product",
         lazy="raise",
-        order_by="ProductVariant.position",
+        order_by="(ProductVariant.position, ProductVariant.id)",
         cascade="all, delete-orphan",
         passive_deletes=True,
     )

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Query, Request, Response
 from catalog.auth import policy
 from catalog.auth.dependencies import CatalogWriterDep, PrincipalDep, ProductCreatorDep
 from catalog.auth.principal import ANONYMOUS, Principal
-from catalog.dependencies import ReadCacheDep, SessionDep, SettingsDep
+from catalog.dependencies import ProductReadsDep, ReadCacheDep, SessionDep, SettingsDep
 from catalog.errors import responses
 from catalog.kit.http import (
     PRIVATE_CACHE,
@@ -84,7 +84,7 @@ async def _manageable(
 @router.get("", response_model=Page[ProductOut], responses=responses(422))
 async def list_products(
     request: Request,
-    session: SessionDep,
+    product_reads: ProductReadsDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     read_cache: ReadCacheDep,
@@ -111,15 +111,9 @@ async def list_products(
     )
 
     async def page() -> bytes:
-        rows, next_cursor = await service.list_products(
-            session,
-            filters,
-            sort=sort,
-            limit=size,
-            cursor=cursor,
-            visibility=policy.product_visibility_clause(principal),
+        return await product_reads.page_body(
+            principal, filters, sort=sort, limit=size, cursor=cursor
         )
-        return dumps({"items": [service.serialize(p) for p in rows], "next_cursor": next_cursor})
 
     if read_cache is not None and not principal.is_authenticated:
         key = await read_cache.key("products", [PRODUCTS, REFS], query_fingerprint(request))
@@ -148,31 +142,31 @@ async def create_product(
 @router.get("/by-slug/{slug}", response_model=ProductOut, responses=responses(304, 404, 422))
 async def get_product_by_slug(
     request: Request,
-    session: SessionDep,
+    product_reads: ProductReadsDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     read_cache: ReadCacheDep,
     slug: Annotated[str, Path(max_length=200)],
 ) -> Response:
+    async def body(who: Principal) -> bytes:
+        return await product_reads.product_body(who, slug=slug)
+
     if read_cache is not None and not principal.is_authenticated:
         key = await read_cache.key("product_slug", [slug_ns(slug), REFS], slug)
         if key is not None:
-
-            async def compute() -> bytes:
-                return _product_body(_visible(ANONYMOUS, await service.load_by_slug(session, slug)))
-
-            value = await read_cache.fetch("product_slug", key, compute, settings.cache_ttl_seconds)
+            value = await read_cache.fetch(
+                "product_slug", key, lambda: body(ANONYMOUS), settings.cache_ttl_seconds
+            )
             return cached_response(request, value)
-    product = _visible(principal, await service.load_by_slug(session, slug))
     return resource_response(
-        request, _product_body(product), cache_control=_cache_control(principal)
+        request, await body(principal), cache_control=_cache_control(principal)
     )
 
 
 @router.get("/{product_id}", response_model=ProductOut, responses=responses(304, 404, 422))
 async def get_product(
     request: Request,
-    session: SessionDep,
+    product_reads: ProductReadsDep,
     settings: SettingsDep,
     principal: PrincipalDep,
     read_cache: ReadCacheDep,
@@ -180,18 +174,19 @@ async def get_product(
 ) -> Response:
     """One product. Anonymous reads are served from the cache (no database query when hot);
     `If-None-Match` with the current ETag answers 304."""
+
+    async def body(who: Principal) -> bytes:
+        return await product_reads.product_body(who, product_id=product_id)
+
     if read_cache is not None and not principal.is_authenticated:
         key = await read_cache.key("product", [product_ns(product_id), REFS], str(product_id))
         if key is not None:
-
-            async def compute() -> bytes:
-                return _product_body(_visible(ANONYMOUS, await service.load(session, product_id)))
-
-            value = await read_cache.fetch("product", key, compute, settings.cache_ttl_seconds)
+            value = await read_cache.fetch(
+                "product", key, lambda: body(ANONYMOUS), settings.cache_ttl_seconds
+            )
             return cached_response(request, value)
-    product = _visible(principal, await service.load(session, product_id))
     return resource_response(
-        request, _product_body(product), cache_control=_cache_control(principal)
+        request, await body(principal), cache_control=_cache_control(principal)
     )
 
 

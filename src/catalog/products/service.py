@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
@@ -111,15 +111,16 @@ async def load_by_slug(session: AsyncSession, slug: str) -> Product:
     return product
 
 
-async def list_products(
-    session: AsyncSession,
+def page_statement(
     filters: ProductFilters,
     *,
     sort: ProductSort,
     limit: int,
     cursor: str | None,
     visibility: Any = None,
-) -> tuple[list[Product], str | None]:
+) -> Select[Any]:
+    """The product rows (table columns only) of one list page: filters, visibility, keyset
+    cursor and order, `limit + 1` rows so the caller can tell whether a next page exists."""
     if (
         filters.price_min is not None
         and filters.price_max is not None
@@ -132,7 +133,7 @@ async def list_products(
     descending = sort.value.startswith("-")
     column, kind = _SORT_COLUMNS[key]
 
-    stmt = select(Product).where(Product.deleted_at.is_(None))
+    stmt = select(*Product.__table__.c).where(Product.deleted_at.is_(None))
     if visibility is not None:
         stmt = stmt.where(visibility)
     if filters.category_id is not None:
@@ -152,26 +153,26 @@ async def list_products(
 
     if cursor:
         value, last_id = decode_cursor(cursor, sort.value, kind)
-        _check_cursor_value(value)
+        check_cursor_value(value)
         if descending:
             stmt = stmt.where((column < value) | ((column == value) & (Product.id < last_id)))
         else:
             stmt = stmt.where((column > value) | ((column == value) & (Product.id > last_id)))
     order = (column.desc(), Product.id.desc()) if descending else (column.asc(), Product.id.asc())
-    stmt = _with_relations(stmt.order_by(*order).limit(limit + 1))
-    rows = list((await session.execute(stmt)).unique().scalars())
-    next_cursor = None
-    if len(rows) > limit:
-        rows = rows[:limit]
-        last = rows[-1]
-        sort_value = {"created_at": last.created_at, "price": last.price_min, "name": last.name}[
-            key
-        ]
-        next_cursor = encode_cursor(sort.value, sort_value, last.id)
-    return rows, next_cursor
+    return stmt.order_by(*order).limit(limit + 1)
 
 
-def _check_cursor_value(value: Any) -> None:
+def next_page_cursor(rows: list[Any], sort: ProductSort, limit: int) -> str | None:
+    """The cursor after the last of `limit` rows, when `page_statement` found one more."""
+    if len(rows) <= limit:
+        return None
+    last = rows[limit - 1]
+    key = sort.value.removeprefix("-")
+    sort_value = {"created_at": last.created_at, "price": last.price_min, "name": last.name}[key]
+    return encode_cursor(sort.value, sort_value, last.id)
+
+
+def check_cursor_value(value: Any) -> None:
     """Refuse values no real cursor holds and the database cannot compare (tampered cursors)."""
     if isinstance(value, Decimal):
         valid = (
@@ -194,7 +195,7 @@ def _check_cursor_value(value: Any) -> None:
 # --------------------------------------------------------------------------- serialization
 
 
-def serialize_variant(variant: ProductVariant, currency: str) -> dict[str, Any]:
+def serialize_variant(variant: Any, currency: str) -> dict[str, Any]:
     return {
         "id": variant.id,
         "product_id": variant.product_id,
@@ -213,6 +214,25 @@ def serialize(product: Product) -> dict[str, Any]:
     """The public JSON shape of a product (`ProductOut`), built without pydantic."""
     brand = product.brand
     category = product.category
+    return product_dict(
+        product,
+        brand={"id": brand.id, "name": brand.name, "slug": brand.slug} if brand else None,
+        category=(
+            {"id": category.id, "name": category.name, "slug": category.slug} if category else None
+        ),
+        variants=product.variants,
+    )
+
+
+def product_dict(
+    product: Any,
+    *,
+    brand: dict[str, Any] | None,
+    category: dict[str, Any] | None,
+    variants: Iterable[Any],
+) -> dict[str, Any]:
+    """`ProductOut` of an ORM product or of a row with the product table's columns (the read
+    paths of `catalog.products.reads`): both give the same bytes, hence the same ETag."""
     currency = product.currency
     return {
         "id": product.id,
@@ -222,11 +242,9 @@ def serialize(product: Product) -> dict[str, Any]:
         "description": product.description,
         "status": product.status,
         "brand_id": product.brand_id,
-        "brand": {"id": brand.id, "name": brand.name, "slug": brand.slug} if brand else None,
+        "brand": brand,
         "category_id": product.category_id,
-        "category": (
-            {"id": category.id, "name": category.name, "slug": category.slug} if category else None
-        ),
+        "category": category,
         "attributes": product.attributes,
         "options": product.options,
         "currency": currency,
@@ -238,7 +256,7 @@ def serialize(product: Product) -> dict[str, Any]:
         "rating_count": product.rating_count,
         "thumbnail_url": product.thumbnail_url,
         "owner_id": product.owner_id,
-        "variants": [serialize_variant(v, currency) for v in product.variants],
+        "variants": [serialize_variant(v, currency) for v in variants],
         "version": product.version,
         "created_at": product.created_at,
         "updated_at": product.updated_at,

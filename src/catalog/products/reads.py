@@ -1,0 +1,531 @@
+"""Product reads of the hot GET paths: one product by id or slug, and list pages.
+
+Two implementations behind one interface, chosen by the database like the search backends:
+
+* `CoreProductReads` (any database; the embedded profile): SQLAlchemy Core on a plain
+  connection, two statements per read whatever its size, no ORM work;
+* `PostgresProductReads` (production): straight on an asyncpg pool of its own, without the
+  SQLAlchemy execution layer, whose per-statement cost is several times the statement's here.
+  A product is one statement; a list page is one statement that also builds each item's JSON
+  in PostgreSQL (`json_build_object`), so Python only joins the items' bytes.
+
+Single products are serialized by `service.product_dict` in both, as for write responses, so
+a product's bytes and ETag are the same whichever path produced them (If-Match relies on it).
+List items carry the same fields and values (a test compares them with the single product).
+The SQL text is assembled from constant fragments only; every value is a `$n` parameter.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Sequence
+from decimal import Decimal
+from functools import cache
+from typing import Any, Protocol, TypeVar
+
+import asyncpg
+import orjson
+from babel.numbers import get_currency_precision, list_currencies
+from sqlalchemy import ColumnElement, Row, Select, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from catalog.auth import policy
+from catalog.auth.principal import Principal
+from catalog.config import Settings
+from catalog.db import read_retrying
+from catalog.errors import ServiceUnavailable, Unprocessable
+from catalog.kit.http import dumps
+from catalog.kit.pagination import decode_cursor, encode_cursor
+from catalog.models import Brand, Category, Product, ProductStatus, ProductVariant
+from catalog.products import service
+from catalog.products.service import ProductFilters, ProductNotFound, ProductSort
+
+T = TypeVar("T")
+
+_product = Product.__table__
+_brand = Brand.__table__
+_category = Category.__table__
+_variant = ProductVariant.__table__
+
+
+class ProductReads(Protocol):
+    async def product_body(
+        self,
+        principal: Principal,
+        *,
+        product_id: uuid.UUID | None = None,
+        slug: str | None = None,
+    ) -> bytes:
+        """The JSON of one live product by id or by slug, if `principal` may see it (else
+        404, so drafts cannot be probed)."""
+        ...
+
+    async def page_body(
+        self,
+        principal: Principal,
+        filters: ProductFilters,
+        *,
+        sort: ProductSort,
+        limit: int,
+        cursor: str | None,
+    ) -> bytes:
+        """The JSON of one product list page (`Page[ProductOut]`)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class _Prefixed:
+    """Attribute access to the columns of a record whose names start with `prefix`."""
+
+    __slots__ = ("_prefix", "_record")
+
+    def __init__(self, record: Any, prefix: str = "") -> None:
+        self._record = record
+        self._prefix = prefix
+
+    def __getattr__(self, name: str) -> Any:
+        return self._record[self._prefix + name]
+
+
+def _references(row: Any) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+    brand = (
+        {"id": row.brand_id, "name": row.brand_name, "slug": row.brand_slug}
+        if row.brand_id is not None
+        else None
+    )
+    category = (
+        {"id": row.category_id, "name": row.category_name, "slug": row.category_slug}
+        if row.category_id is not None
+        else None
+    )
+    return brand, category
+
+
+def _check_slug(slug: str | None) -> None:
+    if slug is not None and "\x00" in slug:
+        raise ProductNotFound(slug)
+
+
+# --------------------------------------------------------------------------- any database
+
+_REFERENCES = (
+    _brand.c.name.label("brand_name"),
+    _brand.c.slug.label("brand_slug"),
+    _category.c.name.label("category_name"),
+    _category.c.slug.label("category_slug"),
+)
+
+
+def _with_references(products: Any) -> Select[Any]:
+    """`products` (the product table or a subquery of its columns) with brand and category."""
+    return select(products, *_REFERENCES).select_from(
+        products.outerjoin(_brand, _brand.c.id == products.c.brand_id).outerjoin(
+            _category, _category.c.id == products.c.category_id
+        )
+    )
+
+
+async def _variants_of(conn: AsyncConnection, ids: Sequence[uuid.UUID]) -> dict[Any, list[Any]]:
+    """The variants of each product, in the order of the ORM relationship."""
+    if not ids:
+        return {}
+    stmt = (
+        select(_variant)
+        .where(_variant.c.product_id.in_(ids))
+        .order_by(_variant.c.product_id, _variant.c.position, _variant.c.id)
+    )
+    by_product: dict[Any, list[Any]] = defaultdict(list)
+    for row in await conn.execute(stmt):
+        by_product[row.product_id].append(row)
+    return by_product
+
+
+def _row_dict(row: Row[Any], variants: list[Any]) -> dict[str, Any]:
+    brand, category = _references(row)
+    return service.product_dict(row, brand=brand, category=category, variants=variants)
+
+
+class CoreProductReads:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def product_body(
+        self,
+        principal: Principal,
+        *,
+        product_id: uuid.UUID | None = None,
+        slug: str | None = None,
+    ) -> bytes:
+        _check_slug(slug)
+        where: ColumnElement[bool] = (
+            _product.c.id == product_id if product_id is not None else _product.c.slug == slug
+        )
+        stmt = _with_references(_product).where(where, _product.c.deleted_at.is_(None))
+
+        async def read(conn: AsyncConnection) -> bytes:
+            row = (await conn.execute(stmt)).first()
+            if row is None or not policy.can_see(principal, row.status, row.owner_id):
+                raise ProductNotFound(product_id or slug or "")
+            variants = await _variants_of(conn, [row.id])
+            return dumps(_row_dict(row, variants.get(row.id, [])))
+
+        return await read_retrying(self._engine, read)
+
+    async def page_body(
+        self,
+        principal: Principal,
+        filters: ProductFilters,
+        *,
+        sort: ProductSort,
+        limit: int,
+        cursor: str | None,
+    ) -> bytes:
+        page = service.page_statement(
+            filters,
+            sort=sort,
+            limit=limit,
+            cursor=cursor,
+            visibility=policy.product_visibility_clause(principal),
+        ).subquery("page")
+        column = page.c[_SORT_COLUMN[sort.value.removeprefix("-")]]
+        order = (
+            (column.desc(), page.c.id.desc())
+            if sort.value.startswith("-")
+            else (column.asc(), page.c.id.asc())
+        )
+        stmt = _with_references(page).order_by(*order)
+
+        async def read(conn: AsyncConnection) -> bytes:
+            rows = list(await conn.execute(stmt))
+            next_cursor = service.next_page_cursor(rows, sort, limit)
+            rows = rows[:limit]
+            variants = await _variants_of(conn, [r.id for r in rows])
+            items = [_row_dict(r, variants.get(r.id, [])) for r in rows]
+            return dumps({"items": items, "next_cursor": next_cursor})
+
+        return await read_retrying(self._engine, read)
+
+    async def close(self) -> None:
+        return None
+
+
+_SORT_COLUMN = {"created_at": "created_at", "price": "price_min", "name": "name"}
+_SORT_KIND: dict[str, type] = {"created_at": dt.datetime, "price": Decimal, "name": str}
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+_PRODUCT_COLUMNS = [c.name for c in _product.c]
+_VARIANT_COLUMNS = [c.name for c in _variant.c]
+
+# One product with its references and one row per variant (there is always at least one).
+_PRODUCT_SQL = (
+    "SELECT "
+    + ", ".join(f"p.{c}" for c in _PRODUCT_COLUMNS)
+    + ", b.name AS brand_name, b.slug AS brand_slug,"
+    " c.name AS category_name, c.slug AS category_slug, "
+    + ", ".join(f"v.{c} AS v_{c}" for c in _VARIANT_COLUMNS)
+    + " FROM product p"
+    " LEFT JOIN brand b ON b.id = p.brand_id"
+    " LEFT JOIN category c ON c.id = p.category_id"
+    " LEFT JOIN product_variant v ON v.product_id = p.id"
+    " WHERE p.{key} = $1 AND p.deleted_at IS NULL"
+    " ORDER BY v.position, v.id"
+)
+_PRODUCT_BY_ID = _PRODUCT_SQL.replace("{key}", "id")
+_PRODUCT_BY_SLUG = _PRODUCT_SQL.replace("{key}", "slug")
+
+
+@cache
+def _money_sql(column: str) -> str:
+    """`format_money` in SQL: the amount rounded to its currency's decimals, as text (prices
+    are validated to fit them, so nothing is actually rounded)."""
+    other: dict[int, list[str]] = {}
+    for code in list_currencies():
+        exponent = int(get_currency_precision(code))
+        if exponent != 2:
+            other.setdefault(exponent, []).append(code)
+    cases = " ".join(
+        f"WHEN p.currency IN ({', '.join(repr(c) for c in sorted(codes))}) "
+        f"THEN round({column}, {exponent})::text"
+        for exponent, codes in sorted(other.items())
+    )
+    return f"CASE {cases} ELSE round({column}, 2)::text END"
+
+
+def _timestamp_sql(column: str) -> str:
+    """A timestamp as orjson writes a UTC datetime (microseconds always, like nearly every
+    stored value has)."""
+    return f"to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"+00:00\"')"
+
+
+def _variant_json_sql() -> str:
+    money = _money_sql("v.price")
+    return (
+        "json_build_object("
+        "'id', v.id, 'product_id', v.product_id, 'sku', v.sku, "
+        f"'price', {money}, 'stock', v.stock, "
+        "'option_values', (SELECT coalesce(json_object_agg(o.key, o.value ORDER BY o.key "
+        "COLLATE \"C\"), '{}') FROM jsonb_each(v.option_values) AS o), "
+        "'position', v.position, 'version', v.version, "
+        f"'created_at', {_timestamp_sql('v.created_at')}, "
+        f"'updated_at', {_timestamp_sql('v.updated_at')})"
+    )
+
+
+def _item_json_sql() -> str:
+    """`ProductOut` built by PostgreSQL, field for field like `service.product_dict`."""
+    fields: list[tuple[str, str]] = [
+        ("id", "p.id"),
+        ("sku", "p.sku"),
+        ("slug", "p.slug"),
+        ("name", "p.name"),
+        ("description", "p.description"),
+        ("status", "p.status"),
+        ("brand_id", "p.brand_id"),
+        (
+            "brand",
+            "CASE WHEN b.id IS NULL THEN NULL ELSE "
+            "json_build_object('id', b.id, 'name', b.name, 'slug', b.slug) END",
+        ),
+        ("category_id", "p.category_id"),
+        (
+            "category",
+            "CASE WHEN c.id IS NULL THEN NULL ELSE "
+            "json_build_object('id', c.id, 'name', c.name, 'slug', c.slug) END",
+        ),
+        ("attributes", "p.attributes"),
+        ("options", "p.options"),
+        ("currency", "p.currency"),
+        ("price_min", _money_sql("p.price_min")),
+        ("price_max", _money_sql("p.price_max")),
+        ("total_stock", "p.total_stock"),
+        ("in_stock", "p.total_stock > 0"),
+        ("rating_avg", "p.rating_avg"),
+        ("rating_count", "p.rating_count"),
+        ("owner_id", "p.owner_id"),
+        ("thumbnail_url", "p.thumbnail_url"),
+        (
+            "variants",
+            f"(SELECT coalesce(json_agg({_variant_json_sql()} ORDER BY v.position, v.id), "
+            "'[]') FROM product_variant v WHERE v.product_id = p.id)",
+        ),
+        ("version", "p.version"),
+        ("created_at", _timestamp_sql("p.created_at")),
+        ("updated_at", _timestamp_sql("p.updated_at")),
+        (
+            "deleted_at",
+            f"CASE WHEN p.deleted_at IS NULL THEN NULL ELSE {_timestamp_sql('p.deleted_at')} END",
+        ),
+    ]
+    return "json_build_object(" + ", ".join(f"'{k}', {v}" for k, v in fields) + ")::text"
+
+
+ITEM_FIELDS_SQL = _item_json_sql()
+
+
+class _PageQuery:
+    """The SQL of one list page and its parameters ($1, $2, ... in order of use)."""
+
+    def __init__(self) -> None:
+        self.where: list[str] = ["p.deleted_at IS NULL"]
+        self.params: list[Any] = []
+
+    def param(self, value: Any) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}"
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+
+
+def _page_sql(
+    principal: Principal,
+    filters: ProductFilters,
+    *,
+    sort: ProductSort,
+    limit: int,
+    cursor: str | None,
+) -> tuple[str, list[Any]]:
+    """The page of `service.page_statement`, written for PostgreSQL with the items' JSON."""
+    if (
+        filters.price_min is not None
+        and filters.price_max is not None
+        and filters.price_min > filters.price_max
+    ):
+        raise Unprocessable(
+            "price_min must not be greater than price_max", loc=["query", "price_min"]
+        )
+    q = _PageQuery()
+    if not principal.is_admin:
+        if principal.user_id is None:
+            q.where.append(f"p.status = {q.param(ProductStatus.active.value)}")
+        else:
+            active = q.param(ProductStatus.active.value)
+            q.where.append(f"(p.status = {active} OR p.owner_id = {q.param(principal.user_id)})")
+    if filters.category_id is not None:
+        q.where.append(
+            "p.category_id IN (WITH RECURSIVE subtree(id) AS ("
+            f"SELECT id FROM category WHERE id = {q.param(filters.category_id)} "
+            "UNION ALL SELECT c.id FROM category c JOIN subtree s ON c.parent_id = s.id) "
+            "SELECT id FROM subtree)"
+        )
+    if filters.brand_id is not None:
+        q.where.append(f"p.brand_id = {q.param(filters.brand_id)}")
+    if filters.status is not None:
+        q.where.append(f"p.status = {q.param(filters.status.value)}")
+    if filters.price_min is not None:
+        q.where.append(f"p.price_max >= {q.param(filters.price_min)}")
+    if filters.price_max is not None:
+        q.where.append(f"p.price_min <= {q.param(filters.price_max)}")
+    if filters.in_stock is True:
+        q.where.append("p.total_stock > 0")
+    elif filters.in_stock is False:
+        q.where.append("p.total_stock = 0")
+
+    key = sort.value.removeprefix("-")
+    column = f"p.{_SORT_COLUMN[key]}"
+    descending = sort.value.startswith("-")
+    if cursor:
+        value, last_id = decode_cursor(cursor, sort.value, _SORT_KIND[key])
+        service.check_cursor_value(value)
+        if isinstance(value, dt.datetime):
+            value = _as_utc(value)
+        op = "<" if descending else ">"
+        v, i = q.param(value), q.param(last_id)
+        q.where.append(f"({column} {op} {v} OR ({column} = {v} AND p.id {op} {i}))")
+    direction = "DESC" if descending else "ASC"
+    order = f"{column} {direction}, p.id {direction}"
+    sql = (
+        "SELECT p.id, p.created_at, p.price_min, p.name, "
+        f"{ITEM_FIELDS_SQL} AS item FROM "
+        f"(SELECT * FROM product p WHERE {' AND '.join(q.where)} "
+        f"ORDER BY {order} LIMIT {q.param(limit + 1)}) AS p"
+        " LEFT JOIN brand b ON b.id = p.brand_id"
+        " LEFT JOIN category c ON c.id = p.category_id"
+        f" ORDER BY {order}"
+    )
+    return sql, q.params
+
+
+# Errors of a connection that died (restart, pg_terminate_backend, network): the read is
+# retried once on another connection, then reported as 503.
+_CONNECTION_ERRORS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    ConnectionError,
+    OSError,
+    TimeoutError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            name,
+            encoder=lambda v: orjson.dumps(v).decode(),
+            decoder=orjson.loads,
+            schema="pg_catalog",
+        )
+
+
+class PostgresProductReads:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        # Called with each statement before it runs (tests count statements with it).
+        self.statement_listeners: list[Callable[[str, Sequence[Any]], None]] = []
+
+    @classmethod
+    async def connect(cls, settings: Settings) -> PostgresProductReads:
+        url = make_url(settings.database_url).set(drivername="postgresql")
+        server_settings = {"application_name": "catalog-reads", "timezone": "UTC"}
+        if settings.db_statement_timeout_ms:
+            server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
+        pool = await asyncpg.create_pool(
+            url.render_as_string(hide_password=False),
+            min_size=1,
+            max_size=settings.db_read_pool_size,
+            server_settings=server_settings,
+            init=_init_connection,
+            # Connections are reused for hours; recycle them like the main pool does.
+            max_inactive_connection_lifetime=1800,
+        )
+        return cls(pool)
+
+    async def _run(
+        self, sql: str, params: Sequence[Any], read: Callable[[asyncpg.Connection], Awaitable[T]]
+    ) -> T:
+        for listener in self.statement_listeners:
+            listener(sql, params)
+        for attempt in (1, 2):
+            try:
+                async with self._pool.acquire() as conn:
+                    return await read(conn)
+            except _CONNECTION_ERRORS as exc:
+                if attempt == 2:
+                    raise ServiceUnavailable("The database is unavailable; retry shortly") from exc
+        raise AssertionError("unreachable")
+
+    async def product_body(
+        self,
+        principal: Principal,
+        *,
+        product_id: uuid.UUID | None = None,
+        slug: str | None = None,
+    ) -> bytes:
+        _check_slug(slug)
+        sql, key = (
+            (_PRODUCT_BY_ID, product_id) if product_id is not None else (_PRODUCT_BY_SLUG, slug)
+        )
+        rows = await self._run(sql, [key], lambda conn: conn.fetch(sql, key))
+        if not rows:
+            raise ProductNotFound(product_id or slug or "")
+        product = _Prefixed(rows[0])
+        if not policy.can_see(principal, product.status, product.owner_id):
+            raise ProductNotFound(product_id or slug or "")
+        brand, category = _references(product)
+        variants = [_Prefixed(r, "v_") for r in rows if r["v_id"] is not None]
+        return dumps(
+            service.product_dict(product, brand=brand, category=category, variants=variants)
+        )
+
+    async def page_body(
+        self,
+        principal: Principal,
+        filters: ProductFilters,
+        *,
+        sort: ProductSort,
+        limit: int,
+        cursor: str | None,
+    ) -> bytes:
+        sql, params = _page_sql(principal, filters, sort=sort, limit=limit, cursor=cursor)
+        rows = await self._run(sql, params, lambda conn: conn.fetch(sql, *params))
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            value = {
+                "created_at": last["created_at"],
+                "price": last["price_min"],
+                "name": last["name"],
+            }[sort.value.removeprefix("-")]
+            next_cursor = encode_cursor(sort.value, value, last["id"])
+        items = ",".join(r["item"] for r in rows[:limit])
+        return (
+            b'{"items":[' + items.encode() + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
+        )
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def product_reads_for(settings: Settings, engine: AsyncEngine) -> ProductReads:
+    if engine.dialect.name == "postgresql":
+        return await PostgresProductReads.connect(settings)
+    return CoreProductReads(engine)
