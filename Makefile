@@ -7,7 +7,7 @@ PORT ?= 8000
 WORKERS ?= 1
 
 .PHONY: install run serve migrate seed test lint typecheck pytest format clean bench-load \
-	bench bench-search bench-relevance bench-import
+	bench bench-search bench-relevance bench-import bench-images
 
 install:  ## install uv if missing, then the locked dependencies
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
@@ -53,6 +53,9 @@ bench-import: install  ## import/export rows/s and peak RSS on 100,000 products 
 format: install
 	$(UV) run ruff format src tests migrations bench
 	$(UV) run ruff check --fix src tests migrations bench
+
+bench-images: install  ## p95 of product reads idle vs while 4 large images are processed; IMAGES_ARGS=
+	$(UV) run python -m bench.images $(IMAGES_ARGS)
 
 bench-load: install  ## wrk load test of the real server on a 100,000-product catalog; options in LOAD_ARGS=
 	@command -v wrk >/dev/null 2>&1 || { \

@@ -138,7 +138,7 @@ class Settings(BaseSettings):
     media_processing_concurrency: int = Field(
         default_factory=lambda: max(1, (os.cpu_count() or 2) // 2),
         ge=1,
-        description="Images decoded at once (each in a worker thread)",
+        description="Images processed at once (each in a worker process)",
     )
     media_rendition_sizes: list[int] = Field(default_factory=lambda: [160, 480, 1024])
     media_jpeg_quality: int = Field(default=85, ge=30, le=100)

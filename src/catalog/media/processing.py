@@ -1,4 +1,4 @@
-"""Image validation and renditions with Pillow, run in worker threads.
+"""Image validation and renditions with Pillow, run in worker processes.
 
 An upload is checked in this order, and refused at the first failure:
 
@@ -23,14 +23,17 @@ profile), stripped of every metadata (EXIF, GPS, XMP, comments, ICC), and stored
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import io
+import multiprocessing
+import os
 import re
 import warnings
-from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from typing import TypeVar
 
 import anyio
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
@@ -51,8 +54,7 @@ _MARKUP = re.compile(
     re.IGNORECASE,
 )
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-
-T = TypeVar("T")
+WORKER_NICENESS = 10
 
 
 class ImageRefused(Exception):
@@ -63,6 +65,10 @@ class ImageRefused(Exception):
         self.status = status
         self.detail = detail
 
+    def __reduce__(self) -> tuple[type[ImageRefused], tuple[int, str]]:
+        # Raised in a worker process: travels back by pickle.
+        return (ImageRefused, (self.status, self.detail))
+
 
 @dataclass(frozen=True, slots=True)
 class RenditionFile:
@@ -71,10 +77,12 @@ class RenditionFile:
     width: int
     height: int
     data: bytes
+    key: str  # content-addressed storage key
 
-    @property
-    def key(self) -> str:
-        return content_key(self.data, self.format)
+
+def _file(name: str, fmt: str, image: Image.Image, settings: Settings) -> RenditionFile:
+    data = _encode(image, fmt, settings)
+    return RenditionFile(name, fmt, image.width, image.height, data, content_key(data, fmt))
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,7 +219,9 @@ def _too_many_pixels(settings: Settings) -> str:
 
 
 def process(data: bytes, settings: Settings) -> ProcessedImage:
-    """Validate and process one upload (blocking: call it from a worker thread)."""
+    """Validate and process one upload (blocking and CPU-bound: `ImageProcessor` runs it in a
+    worker process)."""
+    Image.MAX_IMAGE_PIXELS = settings.media_max_pixels
     fmt = check_signature(data)
     pillow_format = {v: k for k, v in FORMATS.items()}[fmt]
     try:
@@ -243,15 +253,7 @@ def process(data: bytes, settings: Settings) -> ProcessedImage:
 
     renditions: list[RenditionFile] = []
     original_format = ORIGINAL_FORMAT[fmt]
-    renditions.append(
-        RenditionFile(
-            "original",
-            original_format,
-            upright.width,
-            upright.height,
-            _encode(upright, original_format, settings),
-        )
-    )
+    renditions.append(_file("original", original_format, upright, settings))
     current = upright
     for size in sorted(settings.media_rendition_sizes, reverse=True):
         target = _fit(upright.size, size)
@@ -259,15 +261,7 @@ def process(data: bytes, settings: Settings) -> ProcessedImage:
             # Each size from the previous (larger) one: much faster, and as sharp with Lanczos.
             current = current.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
         for out_format in ("webp", "jpeg"):
-            renditions.append(
-                RenditionFile(
-                    str(size),
-                    out_format,
-                    current.width,
-                    current.height,
-                    _encode(current, out_format, settings),
-                )
-            )
+            renditions.append(_file(str(size), out_format, current, settings))
     tiny = current.resize(_fit(current.size, PLACEHOLDER_SIZE), Image.Resampling.BILINEAR)
     buf = io.BytesIO()
     tiny.save(buf, "WEBP", quality=40)
@@ -282,17 +276,41 @@ def process(data: bytes, settings: Settings) -> ProcessedImage:
     )
 
 
+def _worker_started() -> None:
+    # Requests come first: image work takes the CPU the server's processes leave.
+    with contextlib.suppress(OSError):
+        os.nice(WORKER_NICENESS)
+
+
+_pools: dict[int, ProcessPoolExecutor] = {}
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    """One pool of image workers per process (and size), started on first use."""
+    pool = _pools.get(workers)
+    if pool is None:
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_worker_started,
+        )
+        _pools[workers] = pool
+    return pool
+
+
 class ImageProcessor:
-    """Runs `process` in worker threads, at most `concurrency` images at a time, so uploads
-    never occupy the event loop and cannot take every core from the requests."""
+    """Runs `process` in worker processes, at most `media_processing_concurrency` images at a
+    time. Decoding and encoding never run on the event loop nor hold its GIL, and the workers
+    run at a lower CPU priority, so uploads do not slow other requests down."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.limiter = anyio.CapacityLimiter(settings.media_processing_concurrency)
+        self.workers = settings.media_processing_concurrency
+        # Waiting uploads wait here, not with their bytes in the pool's queue.
+        self.limiter = anyio.CapacityLimiter(self.workers)
         Image.MAX_IMAGE_PIXELS = settings.media_max_pixels
 
-    async def run(self, fn: Callable[..., T], *args: object) -> T:
-        return await anyio.to_thread.run_sync(fn, *args, limiter=self.limiter)
-
     async def process(self, data: bytes) -> ProcessedImage:
-        return await self.run(process, data, self.settings)
+        async with self.limiter:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(_pool(self.workers), process, data, self.settings)
