@@ -4,8 +4,8 @@
 
 Creates a throw-away PostgreSQL database (dropped at the end), runs the migrations and loads the
 brands and categories of `generate_catalog(seed=42, products=N)`; writes its products as the
-import CSV (one row per variant) to a temporary file, then measures, each in a child process
-running the real command line:
+import CSV with exactly three variants each (see `three_variants`: N products, 3N variant rows)
+to a temporary file, then measures, each in a child process running the real command line:
 
 1. `catalog import FILE` into the empty catalog: variant rows/s and the child's peak RSS;
 2. `catalog export --output FILE`: rows/s;
@@ -36,18 +36,39 @@ from catalog.cli import run_migrations
 from catalog.config import Settings
 from catalog.db import create_engine
 from catalog.imports.formats import ATTR_PREFIX, FIXED_COLUMNS, OPTION_PREFIX, format_attribute
-from catalog.seed import DemoCatalog, generate_catalog, seed_into
+from catalog.seed import DemoCatalog, DemoProduct, DemoVariant, generate_catalog, seed_into
 
 TARGET_IMPORT_ROWS_S = 10_000
 TARGET_PEAK_RSS_MB = 500
 TARGET_EXPORT_ROWS_S = 50_000
+VARIANTS_PER_PRODUCT = 3
+PACKS = ("Single", "Pair", "Trio")
 SUMMARY = re.compile(r"created (\d+), updated (\d+), unchanged (\d+), failed (\d+) \((\d+) rows in")
 
 
+def three_variants(product: DemoProduct) -> tuple[DemoVariant, ...]:
+    """Exactly three variants for `product`: its first three option combinations when it has
+    that many, otherwise packs of 1, 2 and 3 (option "Pack", prices and SKUs to match)."""
+    if len(product.variants) >= VARIANTS_PER_PRODUCT:
+        return product.variants[:VARIANTS_PER_PRODUCT]
+    first = product.variants[0]
+    return tuple(
+        DemoVariant(
+            sku=f"{product.sku}-P{n}",
+            price=first.price * n,
+            stock=first.stock + n,
+            option_values={"Pack": PACKS[n - 1]},
+        )
+        for n in range(1, VARIANTS_PER_PRODUCT + 1)
+    )
+
+
 def write_csv(catalog: DemoCatalog, path: Path) -> int:
-    """The catalog's products as the import CSV; returns the number of rows."""
+    """The catalog's products as the import CSV, three variants each (`three_variants`);
+    returns the number of rows."""
+    variants = [three_variants(p) for p in catalog.products]
     attr_keys = sorted({k for p in catalog.products for k in p.attributes})
-    option_names = sorted({o["name"] for p in catalog.products for o in p.options})
+    option_names = sorted({name for vs in variants for v in vs for name in v.option_values})
     rows = 0
     with path.open("w", newline="", encoding="utf-8") as out:
         writer = csv.writer(out, lineterminator="\n")
@@ -58,13 +79,13 @@ def write_csv(catalog: DemoCatalog, path: Path) -> int:
                 *(OPTION_PREFIX + o for o in option_names),
             ]
         )
-        for p in catalog.products:
+        for p, mine in zip(catalog.products, variants, strict=True):
             head = [p.sku, p.name, p.slug, p.description, p.status, p.brand_slug,
                     p.category_path, p.currency]  # fmt: skip
             attrs = [
                 format_attribute(p.attributes[k]) if k in p.attributes else "" for k in attr_keys
             ]
-            for v in p.variants:
+            for v in mine:
                 writer.writerow(
                     [*head, v.sku, str(v.price), v.stock, *attrs,
                      *(v.option_values.get(o, "") for o in option_names)]
@@ -86,7 +107,15 @@ async def prepare(url: str, catalog: DemoCatalog) -> None:
         await engine.dispose()
 
 
-def run_child(args: list[str], env: dict[str, str]) -> tuple[float, str, str]:
+def children_cpu_s() -> float:
+    """User + system CPU time of the child processes waited for so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_child(args: list[str], env: dict[str, str]) -> tuple[float, float, str, str]:
+    """Runs `catalog ARGS...`: (wall seconds, CPU seconds, stdout, stderr)."""
+    cpu = children_cpu_s()
     started = time.perf_counter()
     done = subprocess.run(
         [str(Path(sys.executable).parent / "catalog"), *args],
@@ -99,7 +128,11 @@ def run_child(args: list[str], env: dict[str, str]) -> tuple[float, str, str]:
     if done.returncode not in (0, 3):
         sys.stderr.write(done.stdout + done.stderr)
         raise SystemExit(f"catalog {args[0]} failed with status {done.returncode}")
-    return seconds, done.stdout, done.stderr
+    return seconds, children_cpu_s() - cpu, done.stdout, done.stderr
+
+
+def cpu_ms_per_1000(cpu_s: float, rows: int) -> float:
+    return round(cpu_s * 1e6 / max(rows, 1), 1)
 
 
 def child_peak_rss_mb() -> float:
@@ -135,7 +168,7 @@ async def main_async(products: int) -> dict[str, Any]:
                 "CATALOG_IMPORT_DIR": str(Path(tmp) / "imports"),
             }
             print(f"importing {rows} variant rows ({results['csv_mb']} MB) ...", flush=True)
-            seconds, stdout, stderr = await asyncio.to_thread(
+            seconds, cpu, stdout, stderr = await asyncio.to_thread(
                 run_child, ["import", str(source)], env
             )
             first = parse_summary(stdout + stderr)
@@ -143,20 +176,25 @@ async def main_async(products: int) -> dict[str, Any]:
                 **first,
                 "seconds": round(seconds, 2),
                 "rows_per_s": round(rows / seconds),
+                "cpu_s": round(cpu, 2),
+                "cpu_ms_per_1000_rows": cpu_ms_per_1000(cpu, rows),
                 "peak_rss_mb": round(child_peak_rss_mb(), 1),
             }
             exported = Path(tmp) / "export.csv"
-            seconds, _, stderr = await asyncio.to_thread(
+            seconds, cpu, _, stderr = await asyncio.to_thread(
                 run_child, ["export", "--output", str(exported)], env
             )
-            exported_rows = sum(1 for _ in exported.open(encoding="utf-8")) - 1
+            with exported.open(encoding="utf-8", newline="") as text:
+                exported_rows = sum(1 for _ in csv.reader(text)) - 1
             results["export"] = {
                 "rows": exported_rows,
                 "seconds": round(seconds, 2),
                 "rows_per_s": round(exported_rows / seconds),
+                "cpu_s": round(cpu, 2),
+                "cpu_ms_per_1000_rows": cpu_ms_per_1000(cpu, exported_rows),
                 "mb": round(exported.stat().st_size / 1e6, 1),
             }
-            seconds, stdout, stderr = await asyncio.to_thread(
+            seconds, cpu, stdout, stderr = await asyncio.to_thread(
                 run_child, ["import", str(exported)], env
             )
             again = parse_summary(stdout + stderr)
@@ -164,6 +202,8 @@ async def main_async(products: int) -> dict[str, Any]:
                 **again,
                 "seconds": round(seconds, 2),
                 "rows_per_s": round(exported_rows / seconds),
+                "cpu_s": round(cpu, 2),
+                "cpu_ms_per_1000_rows": cpu_ms_per_1000(cpu, exported_rows),
             }
     results["peak_rss_mb_any_child"] = round(child_peak_rss_mb(), 1)
     return results
@@ -175,10 +215,13 @@ def report(results: dict[str, Any]) -> list[str]:
         f"\n{results['products']} products, {results['variants']} variant rows, "
         f"{results['csv_mb']} MB CSV (generated in {results['generate_s']} s)\n"
         f"import    {imp['seconds']:>7.2f} s  {imp['rows_per_s']:>8} rows/s  "
+        f"{imp['cpu_ms_per_1000_rows']:>6} CPU ms/1000 rows  "
         f"peak RSS {imp['peak_rss_mb']} MB  created {imp['created']} failed {imp['failed']}\n"
         f"export    {exp['seconds']:>7.2f} s  {exp['rows_per_s']:>8} rows/s  "
+        f"{exp['cpu_ms_per_1000_rows']:>6} CPU ms/1000 rows  "
         f"{exp['rows']} rows, {exp['mb']} MB\n"
         f"re-import {again['seconds']:>7.2f} s  {again['rows_per_s']:>8} rows/s  "
+        f"{again['cpu_ms_per_1000_rows']:>6} CPU ms/1000 rows  "
         f"unchanged {again['unchanged']}, created {again['created']}, "
         f"updated {again['updated']}, failed {again['failed']}"
     )

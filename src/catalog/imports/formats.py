@@ -108,6 +108,9 @@ class ProductIn:
     # Attribute changes (None removes the key), or the whole mapping when `replace_attributes`.
     attributes: dict[str, Any] = field(default_factory=dict)
     replace_attributes: bool = False
+    # Attribute keys the file gives a column for (CSV): those without a value in `attributes`
+    # are removed (an empty cell removes the attribute).
+    attribute_columns: frozenset[str] = frozenset()
     options: Any = MISSING
     variants: list[VariantIn] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
@@ -243,8 +246,32 @@ def csv_records(text: IO[str]) -> Iterator[tuple[int, list[str]]]:
     number = 1
     for cells in reader:
         number += 1
-        if cells and not _blank(cells):
+        if cells and (cells[0].strip() or not _blank(cells)):
             yield number, cells
+
+
+def count_csv_records(text: IO[str]) -> int:
+    """The number of records `csv_records` yields, without numbering them."""
+    return sum(
+        1
+        for cells in csv.reader(text, strict=False)
+        if cells and (cells[0].strip() or not _blank(cells))
+    )
+
+
+def _runs(indexes: list[int]) -> list[slice]:
+    """Contiguous runs of the sorted distinct `indexes`, as slices."""
+    runs: list[slice] = []
+    start = previous = -2
+    for index in sorted(set(indexes)):
+        if index != previous + 1:
+            if start >= 0:
+                runs.append(slice(start, previous + 1))
+            start = index
+        previous = index
+    if start >= 0:
+        runs.append(slice(start, previous + 1))
+    return runs
 
 
 def read_csv_header(text: IO[str]) -> CsvHeader:
@@ -266,10 +293,20 @@ class CsvReader:
         self.header = header
         self.seen_variants: dict[str, int] = {}
         self.seen_products: dict[str, int] = {}
-        self._product_indexes = [
-            *(header.fixed[name] for name in PRODUCT_COLUMNS if name in header.fixed),
-            *(index for _, index in header.attributes),
+        # The product's cells, as contiguous runs of columns (compared row to row as slices).
+        self._product_runs = _runs(
+            [
+                *(header.fixed[name] for name in PRODUCT_COLUMNS if name in header.fixed),
+                *(index for _, index in header.attributes),
+            ]
+        )
+        self._product_fields_at = [
+            (name, header.fixed[name]) for name in PRODUCT_COLUMNS if name in header.fixed
         ]
+        self._attribute_columns = frozenset(attr for attr, _ in header.attributes)
+        self._sku_at = header.fixed["sku"]
+        self._price_at = header.fixed["price"]
+        self._stock_at = header.fixed.get("stock")
         self._first_cells: list[str] = []
 
     def _cell(self, cells: list[str], name: str) -> str | None:
@@ -325,20 +362,24 @@ class CsvReader:
             yield current
 
     def _product_fields(self, product: ProductIn, cells: list[str], number: int) -> None:
-        self._first_cells = self._product_cells(cells)
-        for name in PRODUCT_COLUMNS:
-            value = self._cell(cells, name)
-            if value is not None:
-                product.fields[name] = value or None
+        self._first_cells = cells
+        width = len(cells)
+        fields = product.fields
+        for name, index in self._product_fields_at:
+            fields[name] = (cells[index].strip() if index < width else "") or None
+        # Only the attributes with a value are listed; the other columns remove theirs.
+        attributes = product.attributes
         for attr, index in self.header.attributes:
-            cell = cells[index].strip()
-            product.attributes[attr] = parse_attribute(cell) if cell else None
-
-    def _product_cells(self, cells: list[str]) -> list[str]:
-        return [cells[i] for i in self._product_indexes]
+            cell = cells[index]
+            if cell:
+                cell = cell.strip()
+                if cell:
+                    attributes[attr] = parse_attribute(cell)
+        product.attribute_columns = self._attribute_columns
 
     def _check_same_product(self, product: ProductIn, cells: list[str], number: int) -> None:
-        if self._product_cells(cells) == self._first_cells:
+        first = self._first_cells
+        if all(cells[run] == first[run] for run in self._product_runs):
             return
         for name in PRODUCT_COLUMNS:
             value = self._cell(cells, name)
@@ -365,7 +406,8 @@ class CsvReader:
                 )
 
     def _variant(self, product: ProductIn, cells: list[str], number: int) -> None:
-        sku = self._cell(cells, "sku") or ""
+        width = len(cells)
+        sku = cells[self._sku_at].strip() if self._sku_at < width else ""
         if not sku:
             product.errors.append(RowError(number, "sku", "sku is required", cells))
             return
@@ -377,9 +419,9 @@ class CsvReader:
             return
         self.seen_variants[sku] = number
         variant = VariantIn(row=number, raw=cells, sku=sku)
-        variant.price = self._cell(cells, "price") or None
-        stock = self._cell(cells, "stock")
-        if stock is not None:
+        variant.price = (cells[self._price_at].strip() if self._price_at < width else "") or None
+        if self._stock_at is not None:
+            stock = cells[self._stock_at].strip() if self._stock_at < width else ""
             variant.stock = stock or 0
         if self.header.options:
             variant.option_values = {

@@ -17,15 +17,18 @@ import contextlib
 import csv
 import datetime as dt
 import io
+import os
 import re
+import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 import structlog
+from asyncpg import PostgresError
 from pydantic import ValidationError
 from sqlalchemy import Table, and_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -37,6 +40,7 @@ from catalog.config import Settings
 from catalog.db import new_id, utcnow
 from catalog.errors import CatalogError, Conflict, NotFound, Unprocessable
 from catalog.imports import formats
+from catalog.imports.checks import CheckedProduct, from_model, quick_product
 from catalog.imports.formats import MISSING, Format, Item, ProductIn, RowError
 from catalog.kit.cache import Cache
 from catalog.kit.invalidation import BRANDS, CATEGORIES, PRODUCTS, REFS, SEARCH
@@ -282,19 +286,35 @@ class References:
         assert parent is not None
         return parent
 
-    def forget_pending(self) -> None:
+    def take_pending(self) -> NewReferences:
+        """The references created since the last call (those a batch's products use)."""
+        taken = NewReferences(self.new_brands, self.new_categories)
+        self.new_brands = []
+        self.new_categories = []
+        return taken
+
+    def forget(self, created: NewReferences) -> None:
         """After a rollback: the references created in it do not exist."""
-        for row in self.new_brands:
+        for row in created.brands:
             self.brands.pop(row["slug"], None)
-        ids = {row["id"] for row in self.new_categories}
+        ids = {row["id"] for row in created.categories}
         for path in [p for p, i in self.categories.items() if i in ids]:
             del self.categories[path]
-        self.new_brands.clear()
-        self.new_categories.clear()
 
-    async def write_pending(self, conn: AsyncConnection) -> None:
+
+@dataclass(slots=True)
+class NewReferences:
+    """Brands and categories a batch creates (rows to insert)."""
+
+    brands: list[dict[str, Any]] = field(default_factory=list)
+    categories: list[dict[str, Any]] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.brands or self.categories)
+
+    async def write(self, conn: AsyncConnection) -> None:
         now = utcnow()
-        if self.new_brands:
+        if self.brands:
             await conn.execute(
                 BRAND.insert(),
                 [
@@ -306,20 +326,214 @@ class References:
                         "updated_at": now,
                         "version": 1,
                     }
-                    for b in self.new_brands
+                    for b in self.brands
                 ],
             )
-        if self.new_categories:
+        if self.categories:
             await conn.execute(
                 CATEGORY.insert(),
                 [
                     {**c, "description": None, "created_at": now, "updated_at": now, "version": 1}
-                    for c in self.new_categories
+                    for c in self.categories
                 ],
             )
 
 
+# --------------------------------------------------------------------------- what the batch finds
+
+
+@dataclass(slots=True)
+class Current:
+    """What the database holds for one batch: read with one indexed query per kind of row."""
+
+    products: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # by SKU
+    variants_of: dict[Any, list[Mapping[str, Any]]] = field(default_factory=dict)  # by product id
+    variants: dict[str, Mapping[str, Any]] = field(default_factory=dict)  # by variant SKU
+    product_skus: dict[Any, str] = field(default_factory=dict)  # product id -> SKU
+    slugs: dict[str, str] = field(default_factory=dict)  # slug -> product SKU
+
+
+PRODUCT_READ = (
+    "id",
+    "sku",
+    "slug",
+    "name",
+    "description",
+    "status",
+    "brand_id",
+    "category_id",
+    "owner_id",
+    "attributes",
+    "options",
+    "currency",
+    "price_min",
+    "price_max",
+    "total_stock",
+    "deleted_at",
+    "version",
+)
+VARIANT_READ = ("id", "product_id", "sku", "price", "stock", "option_values", "position")
+
+# (The statements are made of the constant column names above; values are parameters.)
+_PRODUCT_LIST = ", ".join(PRODUCT_READ)
+_VARIANT_LIST = ", ".join(VARIANT_READ)
+_PG_PRODUCTS = f"SELECT {_PRODUCT_LIST} FROM product WHERE sku = ANY($1::varchar[])"  # noqa: S608
+_PG_VARIANTS_OF = f"SELECT {_VARIANT_LIST} FROM product_variant WHERE product_id = ANY($1::uuid[])"  # noqa: S608
+_PG_VARIANTS = f"SELECT {_VARIANT_LIST} FROM product_variant WHERE sku = ANY($1::varchar[])"  # noqa: S608
+_PG_PRODUCT_SKUS = "SELECT id, sku FROM product WHERE id = ANY($1::uuid[])"
+_PG_SLUGS = "SELECT slug, sku FROM product WHERE slug = ANY($1::varchar[])"
+
+
+async def driver_connection(conn: AsyncConnection) -> Any:
+    """The asyncpg connection under `conn`, inside the transaction that `conn` manages
+    (SQLAlchemy begins it on the first statement)."""
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    if not driver.is_in_transaction():
+        await conn.execute(text("SELECT 1"))
+    return driver
+
+
+def _slug_candidates(
+    items: list[ProductIn], existing: Mapping[str, Any]
+) -> tuple[set[str], set[str]]:
+    """The slugs the batch may use (given ones, and the ones new products' names give), and
+    among them those made from names."""
+    candidates = set()
+    generated = set()
+    for p in items:
+        given = p.fields.get("slug")
+        if isinstance(given, str) and given:
+            candidates.add(given.lower())
+        elif p.sku not in existing and isinstance(p.fields.get("name"), str):
+            base = slugify(p.fields["name"], max_length=172)
+            candidates.add(base)
+            generated.add(base)
+    return candidates, generated
+
+
+async def read_current(conn: AsyncConnection, items: list[ProductIn]) -> Current:
+    """The batch's products (by SKU), their variants, the other products' variants that use
+    one of the batch's variant SKUs, and the products that use one of the slugs it may use."""
+    current = Current()
+    if conn.dialect.name == "postgresql":
+        await _read_current_pg(conn, items, current)
+    else:
+        await _read_current_portable(conn, items, current)
+    products = current.products
+    for row in products.values():
+        current.product_skus[row["id"]] = row["sku"]
+    _, generated = _slug_candidates(items, products)
+    # Slugs made from names that are taken: the suffixed ones in use (-2, -3, ...).
+    for base in [c for c in generated if c in current.slugs]:
+        pattern = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        for hit in await conn.execute(
+            select(PRODUCT.c.slug, PRODUCT.c.sku).where(
+                PRODUCT.c.slug.like(f"{pattern}-%", escape="\\")
+            )
+        ):
+            current.slugs[hit.slug] = hit.sku
+    return current
+
+
+async def _read_current_pg(conn: AsyncConnection, items: list[ProductIn], current: Current) -> None:
+    driver = await driver_connection(conn)
+    products = current.products
+    for row in await driver.fetch(_PG_PRODUCTS, [p.sku for p in items]):
+        products[row["sku"]] = row
+    by_sku = current.variants
+    if products:
+        variants_of = current.variants_of
+        for row in await driver.fetch(_PG_VARIANTS_OF, [r["id"] for r in products.values()]):
+            variants_of.setdefault(row["product_id"], []).append(row)
+            by_sku[row["sku"]] = row
+    wanted = [v.sku for p in items for v in p.variants if v.sku not in by_sku]
+    if wanted:
+        others = set()
+        for row in await driver.fetch(_PG_VARIANTS, wanted):
+            by_sku[row["sku"]] = row
+            others.add(row["product_id"])
+        if others:
+            for row in await driver.fetch(_PG_PRODUCT_SKUS, list(others)):
+                current.product_skus[row["id"]] = row["sku"]
+    candidates, _ = _slug_candidates(items, products)
+    if candidates:
+        for row in await driver.fetch(_PG_SLUGS, list(candidates)):
+            current.slugs[row["slug"]] = row["sku"]
+
+
+async def _read_current_portable(
+    conn: AsyncConnection, items: list[ProductIn], current: Current
+) -> None:
+    products = current.products
+    product_columns = [PRODUCT.c[name] for name in PRODUCT_READ]
+    skus = [p.sku for p in items]
+    for row in await conn.execute(select(*product_columns).where(PRODUCT.c.sku.in_(skus))):
+        products[row.sku] = row._asdict()
+    variant_columns = [VARIANT.c[name] for name in VARIANT_READ]
+    by_sku = current.variants
+    ids = [r["id"] for r in products.values()]
+    if ids:
+        for row in await conn.execute(
+            select(*variant_columns).where(VARIANT.c.product_id.in_(ids))
+        ):
+            data = row._asdict()
+            current.variants_of.setdefault(row.product_id, []).append(data)
+            by_sku[row.sku] = data
+    wanted = [v.sku for p in items for v in p.variants if v.sku not in by_sku]
+    if wanted:
+        joined = VARIANT.join(PRODUCT, PRODUCT.c.id == VARIANT.c.product_id)
+        for row in await conn.execute(
+            select(*variant_columns, PRODUCT.c.sku.label("product_sku"))
+            .select_from(joined)
+            .where(VARIANT.c.sku.in_(wanted))
+        ):
+            by_sku[row.sku] = row._asdict()
+            current.product_skus[row.product_id] = row.product_sku
+    candidates, _ = _slug_candidates(items, products)
+    if candidates:
+        for hit in await conn.execute(
+            select(PRODUCT.c.slug, PRODUCT.c.sku).where(PRODUCT.c.slug.in_(candidates))
+        ):
+            current.slugs[hit.slug] = hit.sku
+
+
 # --------------------------------------------------------------------------- planning
+
+
+class IdSource:
+    """Time-ordered UUIDs (version 7, like `catalog.db.new_id`), made a thousand at a time:
+    48 bits of milliseconds, a 12-bit sequence that keeps them increasing within a
+    millisecond (carried into the next one when it runs out) and 62 random bits."""
+
+    CHUNK = 1024
+
+    def __init__(self) -> None:
+        self._stamp = 0  # (milliseconds << 12) | sequence of the last id made
+        self._ready: list[uuid.UUID] = []
+
+    def take(self) -> uuid.UUID:
+        if not self._ready:
+            self._ready = self._make(self.CHUNK)
+        return self._ready.pop()
+
+    def _make(self, count: int) -> list[uuid.UUID]:
+        stamp = max(time.time_ns() // 1_000_000 << 12, self._stamp + 1)
+        self._stamp = stamp + count - 1
+        noise = os.urandom(8 * count)
+        make = uuid.UUID
+        ids = []
+        for i in range(count):
+            at = stamp + i
+            head = ((at >> 12) << 16) | 0x7000 | (at & 0xFFF)
+            tail = int.from_bytes(noise[8 * i : 8 * i + 8]) & _LOW_62 | _VARIANT
+            ids.append(make(int=(head << 64) | tail))
+        ids.reverse()  # taken from the end: in increasing order
+        return ids
+
+
+_LOW_62 = (1 << 62) - 1
+_VARIANT = 0b10 << 62
 
 
 @dataclass(slots=True)
@@ -330,6 +544,8 @@ class Plan:
     product_row: dict[str, Any] | None  # None: the product itself is unchanged
     variant_rows: list[dict[str, Any]]
     row_outcomes: dict[int, str]  # row number -> created | updated | unchanged
+    new_product: bool = False  # the product did not exist when the batch was read
+    new_variants: list[bool] = field(default_factory=list)  # per variant row: did not exist
 
 
 @dataclass
@@ -401,23 +617,20 @@ class Planner:
         self.create_missing = create_missing
         self.fmt = fmt
         self.slugs_taken: dict[str, str] = {}  # slug -> product SKU, within this import
+        self.ids = IdSource()
 
     def _error(self, product: ProductIn, row: int | None, name: str | None, msg: str) -> RowError:
         number = row if row is not None else product.row
         raw = next((r for n, r in product.rows if n == number), None)
         return RowError(number, name, msg, raw)
 
-    def plan(
-        self,
-        p: ProductIn,
-        existing: dict[str, Any] | None,
-        variants_by_sku: dict[str, dict[str, Any]],
-        own_variants: list[dict[str, Any]],
-        db_slugs: dict[str, str],
-        now: dt.datetime,
-    ) -> Plan | list[RowError]:
+    def plan(self, p: ProductIn, current: Current, now: dt.datetime) -> Plan | list[RowError]:
         if p.errors:
             return p.errors
+        existing = current.products.get(p.sku)
+        own_variants = current.variants_of.get(existing["id"], []) if existing is not None else []
+        variants_by_sku = current.variants
+        db_slugs = current.slugs
         errors: list[RowError] = []
         if existing is not None:
             if existing["deleted_at"] is not None:
@@ -443,7 +656,8 @@ class Planner:
                         p,
                         v.row,
                         "sku",
-                        f"SKU {v.sku} is a variant of another product ({other['product_sku']})",
+                        f"SKU {v.sku} is a variant of another product "
+                        f"({current.product_skus.get(other['product_id'], '?')})",
                     )
                 )
         if errors:
@@ -492,8 +706,15 @@ class Planner:
         if p.replace_attributes:
             data["attributes"] = p.attributes
         else:
-            attributes = dict(ex.get("attributes") or {})
-            for key, value in p.attributes.items():
+            # The attributes the file has a column for but no value are removed.
+            removed = p.attribute_columns
+            given = p.attributes
+            attributes = {
+                k: v
+                for k, v in (ex.get("attributes") or {}).items()
+                if k not in removed or k in given
+            }
+            for key, value in given.items():
                 if value is None:
                     attributes.pop(key, None)
                 else:
@@ -502,7 +723,7 @@ class Planner:
 
         # Variants: the file's, merged into the product's current ones (kept positions; new
         # variants are appended).
-        current = {v["sku"]: v for v in own_variants}
+        own_by_sku = {v["sku"]: v for v in own_variants}
         next_position = max((v["position"] for v in own_variants), default=-1) + 1
         merged: dict[str, dict[str, Any]] = {
             v["sku"]: {
@@ -516,7 +737,7 @@ class Planner:
             for v in own_variants
         }
         for v in p.variants:
-            base = current.get(v.sku)
+            base = own_by_sku.get(v.sku)
             item: dict[str, Any] = {"sku": v.sku, "row": v.row}
             if v.price is not MISSING and v.price is not None:
                 item["price"] = v.price
@@ -555,15 +776,19 @@ class Planner:
             {k: i[k] for k in ("sku", "price", "stock", "option_values") if k in i} for i in ordered
         ]
 
-        try:
-            valid = ProductCreate.model_validate(data)
-        except ValidationError as exc:
-            errors.extend(self._pydantic_errors(p, exc, rows_of))
-            return errors
-        if errors:
-            return errors
-        assert valid.variants is not None
-        options = [{"name": o.name, "values": list(o.values)} for o in valid.options]
+        # The API's schema decides; `quick_product` gives its result for plainly valid products
+        # at a fraction of the cost, and leaves everything else to the model.
+        valid = quick_product(data) if not errors else None
+        if valid is None:
+            try:
+                model = ProductCreate.model_validate(data)
+            except ValidationError as exc:
+                errors.extend(self._pydantic_errors(p, exc, rows_of))
+                return errors
+            if errors:
+                return errors
+            valid = from_model(model)
+        options = valid.options
         try:
             for i, checked in enumerate(valid.variants):
                 products._check_price(
@@ -600,32 +825,31 @@ class Planner:
 
     def _new_slug(self, name: str, db_slugs: dict[str, str]) -> str:
         base = slugify(name, max_length=172)
-        taken = set(db_slugs) | set(self.slugs_taken)
-        if base not in taken:
+        taken = self.slugs_taken
+        if base not in db_slugs and base not in taken:
             return base
         n = 2
-        while f"{base}-{n}" in taken:
+        while f"{base}-{n}" in db_slugs or f"{base}-{n}" in taken:
             n += 1
         return f"{base}-{n}"
 
     def _diff(
         self,
         p: ProductIn,
-        existing: dict[str, Any] | None,
-        valid: ProductCreate,
+        existing: Mapping[str, Any] | None,
+        valid: CheckedProduct,
         options: list[dict[str, Any]],
         slug: str,
         ordered: list[dict[str, Any]],
-        own_variants: list[dict[str, Any]],
+        own_variants: list[Mapping[str, Any]],
         now: dt.datetime,
     ) -> Plan:
-        assert valid.variants is not None
         prices = [v.price for v in valid.variants]
         values = {
             "slug": slug,
             "name": valid.name,
             "description": valid.description or None,
-            "status": valid.status.value,
+            "status": valid.status,
             "brand_id": valid.brand_id,
             "category_id": valid.category_id,
             "attributes": valid.attributes,
@@ -657,9 +881,10 @@ class Planner:
                 or _canon(values["attributes"]) != _canon(existing["attributes"])
                 or _canon(values["options"]) != _canon(existing["options"])
             )
-        product_id = existing["id"] if existing is not None else new_id()
+        product_id = existing["id"] if existing is not None else self.ids.take()
         current = {v["sku"]: v for v in own_variants}
         variant_rows: list[dict[str, Any]] = []
+        new_variants: list[bool] = []
         outcomes: dict[int, str] = {}
         for item, v in zip(ordered, valid.variants, strict=True):
             base = current.get(v.sku)
@@ -671,9 +896,10 @@ class Planner:
                 or base["option_values"] != v.option_values
             )
             if changed:
+                new_variants.append(base is None)
                 variant_rows.append(
                     {
-                        "id": base["id"] if base is not None else new_id(),
+                        "id": base["id"] if base is not None else self.ids.take(),
                         "product_id": product_id,
                         "sku": v.sku,
                         "price": v.price,
@@ -713,7 +939,7 @@ class Planner:
                 "updated_at": now,
                 "version": existing["version"] if existing is not None else 1,
             }
-        return Plan(p, product_row, variant_rows, outcomes)
+        return Plan(p, product_row, variant_rows, outcomes, existing is None, new_variants)
 
     def _pydantic_errors(
         self, p: ProductIn, exc: ValidationError, rows_of: list[int | None]
@@ -865,9 +1091,17 @@ class ConcurrentChange(Exception):
 
 
 async def _write_plans(conn: AsyncConnection, plans: list[Plan]) -> set[str]:
-    """Upsert the plans' products then variants; returns the product SKUs that someone else
+    """Write the plans' products then variants; returns the product SKUs that someone else
     changed or deleted meanwhile (left alone). Raises `ConcurrentChange` when a variant SKU
-    was taken by another product meanwhile."""
+    was taken by another product meanwhile, and the database's error when a row cannot be
+    written (the caller then writes the products one by one with `_upsert_plans`)."""
+    if conn.dialect.name == "postgresql":
+        return await _copy_plans(conn, plans)
+    return await _upsert_plans(conn, plans)
+
+
+async def _upsert_plans(conn: AsyncConnection, plans: list[Plan]) -> set[str]:
+    """`_write_plans` with multi-row `INSERT ... ON CONFLICT DO UPDATE` statements."""
     product_rows = [p.product_row for p in plans if p.product_row is not None]
     if not product_rows:
         return set()
@@ -891,6 +1125,151 @@ async def _write_plans(conn: AsyncConnection, plans: list[Plan]) -> set[str]:
     return skipped
 
 
+PRODUCT_COPY = (
+    "id",
+    "sku",
+    "slug",
+    "name",
+    "description",
+    "status",
+    "brand_id",
+    "category_id",
+    "owner_id",
+    "attributes",
+    "options",
+    "currency",
+    "price_min",
+    "price_max",
+    "total_stock",
+    "rating_avg",
+    "rating_count",
+    "popularity",
+    "deleted_at",
+    "created_at",
+    "updated_at",
+    "version",
+)
+VARIANT_COPY = (
+    "id",
+    "product_id",
+    "sku",
+    "price",
+    "stock",
+    "option_values",
+    "position",
+    "created_at",
+    "updated_at",
+    "version",
+)
+_JSON_COLUMNS = frozenset({"attributes", "options", "option_values"})
+
+# Changed products and variants: one UPDATE each per batch over arrays of the new values. As
+# the upserts: a product changed (version) or deleted since it was read is left alone, and a
+# variant only moves within its product.
+_PG_PRODUCT_TYPES = {
+    "sku": "varchar",
+    "slug": "varchar",
+    "name": "varchar",
+    "description": "text",
+    "status": "varchar",
+    "brand_id": "uuid",
+    "category_id": "uuid",
+    "attributes": "jsonb",
+    "options": "jsonb",
+    "currency": "varchar",
+    "price_min": "numeric",
+    "price_max": "numeric",
+    "total_stock": "int",
+    "updated_at": "timestamptz",
+    "version": "int",
+}
+_PG_PRODUCT_UPDATE = (
+    "UPDATE product AS p SET "  # noqa: S608 (constant column names)
+    + ", ".join(f"{name} = t.{name}" for name in PRODUCT_SET)
+    + ", version = p.version + 1 FROM unnest("
+    + ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_PG_PRODUCT_TYPES.values(), 1))
+    + ") AS t("
+    + ", ".join(_PG_PRODUCT_TYPES)
+    + ") WHERE p.sku = t.sku AND p.version = t.version AND p.deleted_at IS NULL RETURNING p.sku"
+)
+_PG_VARIANT_TYPES = {
+    "sku": "varchar",
+    "product_id": "uuid",
+    "price": "numeric",
+    "stock": "int",
+    "option_values": "jsonb",
+    "position": "int",
+    "updated_at": "timestamptz",
+}
+_PG_VARIANT_UPDATE = (
+    "UPDATE product_variant AS v SET "  # noqa: S608 (constant column names)
+    + ", ".join(f"{name} = t.{name}" for name in VARIANT_SET)
+    + ", version = v.version + 1 FROM unnest("
+    + ", ".join(f"${i}::{kind}[]" for i, kind in enumerate(_PG_VARIANT_TYPES.values(), 1))
+    + ") AS t("
+    + ", ".join(_PG_VARIANT_TYPES)
+    + ") WHERE v.sku = t.sku AND v.product_id = t.product_id RETURNING v.sku"
+)
+
+
+def _json_text(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
+def _records(rows: list[dict[str, Any]], columns: Iterable[str]) -> list[tuple[Any, ...]]:
+    getters = [
+        (lambda row, name=name: _json_text(row[name]))
+        if name in _JSON_COLUMNS
+        else (lambda row, name=name: row[name])
+        for name in columns
+    ]
+    return [tuple(get(row) for get in getters) for row in rows]
+
+
+def _arrays(rows: list[dict[str, Any]], columns: Iterable[str]) -> list[list[Any]]:
+    return [
+        [_json_text(row[name]) for row in rows]
+        if name in _JSON_COLUMNS
+        else [row[name] for row in rows]
+        for name in columns
+    ]
+
+
+async def _copy_plans(conn: AsyncConnection, plans: list[Plan]) -> set[str]:
+    """`_write_plans` on PostgreSQL: new products and variants with `COPY`, changed ones with
+    one `UPDATE ... FROM unnest(...)` each (the triggers fire as for any insert or update)."""
+    driver = await driver_connection(conn)
+    new_products = [p.product_row for p in plans if p.product_row is not None and p.new_product]
+    changed = [p.product_row for p in plans if p.product_row is not None and not p.new_product]
+    skipped: set[str] = set()
+    if new_products:
+        await driver.copy_records_to_table(
+            "product", records=_records(new_products, PRODUCT_COPY), columns=PRODUCT_COPY
+        )
+    if changed:
+        done = await driver.fetch(_PG_PRODUCT_UPDATE, *_arrays(changed, _PG_PRODUCT_TYPES))
+        skipped = {row["sku"] for row in changed} - {row["sku"] for row in done}
+    new_variants: list[dict[str, Any]] = []
+    changed_variants: list[dict[str, Any]] = []
+    for plan in plans:
+        if plan.product_row is None or plan.source.sku in skipped:
+            continue
+        for row, new in zip(plan.variant_rows, plan.new_variants, strict=True):
+            (new_variants if new else changed_variants).append(row)
+    if new_variants:
+        await driver.copy_records_to_table(
+            "product_variant",
+            records=_records(new_variants, VARIANT_COPY),
+            columns=VARIANT_COPY,
+        )
+    if changed_variants:
+        done = await driver.fetch(_PG_VARIANT_UPDATE, *_arrays(changed_variants, _PG_VARIANT_TYPES))
+        lost = {row["sku"] for row in changed_variants} - {row["sku"] for row in done}
+        if lost:
+            raise ConcurrentChange(lost)
+    return skipped
+
+
 # --------------------------------------------------------------------------- running a job
 
 
@@ -902,6 +1281,15 @@ class _Batch:
     products: list[ProductIn] = field(default_factory=list)
     loose: list[RowError] = field(default_factory=list)
     rows: int = 0
+    # Once planned: what to write, the rows already failed, the references to create.
+    plans: list[Plan] | None = None
+    result: BatchResult = field(default_factory=BatchResult)
+    references: NewReferences = field(default_factory=NewReferences)
+
+
+# The reading and planning of a batch hand the event loop back every so many products, so
+# that the previous batch's statements progress meanwhile (PostgreSQL works while we plan).
+YIELD_EVERY = 64
 
 
 def count_rows(path: Path, fmt: Format) -> tuple[int, list[str] | None]:
@@ -922,6 +1310,12 @@ def count_rows(path: Path, fmt: Format) -> tuple[int, list[str] | None]:
         raise formats.decode_problem(exc, rows + 1) from None
     except csv.Error as exc:
         raise formats.FileError(f"The CSV file cannot be read near row {rows + 1}: {exc}") from None
+
+
+@dataclass(slots=True)
+class _Reading:
+    skip: int  # rows still to pass over (imported before the job was resumed)
+    done: int  # rows read so far, from the top of the file
 
 
 def _items(text: IO[str], fmt: Format) -> Iterator[Item]:
@@ -1050,36 +1444,52 @@ class ImportRun:
             create_missing=job.create_missing,
             fmt=fmt,
         )
-        skip = job.rows_done
-        batch = _Batch()
+        # PostgreSQL: while a batch is written and committed (a task), the next one is read,
+        # looked up on another connection and planned; the optimistic checks of the writes
+        # (versions, variant owners) catch whatever changes in between, as for any
+        # concurrent writer. SQLite: one batch after the other, each read in its transaction.
+        pipelined = self.engine.dialect.name == "postgresql"
+        reading = _Reading(skip=job.rows_done, done=job.rows_done)
         limit = self.settings.import_batch_rows
+        pending: asyncio.Task[bool] | None = None
         try:
             with formats.open_text(path) as text:
-                for item in _items(text, fmt):
-                    rows = 1 if isinstance(item, RowError) else item.row_count
-                    if skip > 0:
-                        skip -= rows
-                        continue
-                    if isinstance(item, RowError):
-                        batch.loose.append(item)
-                    else:
-                        batch.products.append(item)
-                    batch.rows += rows
-                    if batch.rows >= limit:
+                items = _items(text, fmt)
+                while (batch := await self._read_batch(items, limit, reading)) is not None:
+                    if not pipelined:
                         if await self._commit_batch(batch, planner, job):
                             return ImportStatus.cancelled.value
                         if self.stop.is_set():
                             return await self._release()
-                        batch = _Batch()
-                if batch.rows and await self._commit_batch(batch, planner, job):
-                    return ImportStatus.cancelled.value
+                        continue
+                    await self._prepare(batch, planner)
+                    if pending is not None:
+                        task, pending = pending, None
+                        if await task:
+                            return ImportStatus.cancelled.value
+                        if self.stop.is_set():
+                            return await self._release()
+                    pending = asyncio.create_task(self._commit_batch(batch, planner, job))
+                if pending is not None:
+                    task, pending = pending, None
+                    if await task:
+                        return ImportStatus.cancelled.value
         except (UnicodeDecodeError, formats.FileError, csv.Error) as exc:
+            if pending is not None:  # the batches before the problem are imported
+                task, pending = pending, None
+                if await task:
+                    return ImportStatus.cancelled.value
             message = str(exc)
             if isinstance(exc, UnicodeDecodeError):
-                message = str(formats.decode_problem(exc, job.rows_done + batch.rows + 1))
+                message = str(formats.decode_problem(exc, reading.done + 1))
             await self._finish(ImportStatus.failed, message)
             self._cleanup(path)
             return ImportStatus.failed.value
+        finally:
+            if pending is not None:
+                pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pending
         await self._finish(ImportStatus.succeeded)
         self._cleanup(path)
         self._report(await self._job())
@@ -1107,19 +1517,68 @@ class ImportRun:
         if self.on_progress is not None:
             self.on_progress(job)
 
+    async def _read_batch(
+        self, items: Iterator[Item], limit: int, reading: _Reading
+    ) -> _Batch | None:
+        """The next `limit` rows (whole products) of the file, or None at its end."""
+        batch = _Batch()
+        count = 0
+        for item in items:
+            rows = 1 if isinstance(item, RowError) else item.row_count
+            reading.done += rows
+            if reading.skip > 0:  # resuming: imported before
+                reading.skip -= rows
+                continue
+            if isinstance(item, RowError):
+                batch.loose.append(item)
+            else:
+                batch.products.append(item)
+            batch.rows += rows
+            if batch.rows >= limit:
+                return batch
+            count += 1
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        return batch if batch.rows else None
+
+    async def _prepare(self, batch: _Batch, planner: Planner) -> None:
+        """Plan `batch` from what the database holds now (its own connection)."""
+        if batch.products:
+            async with self.engine.connect() as conn:
+                current = await read_current(conn, batch.products)
+            await self._plan(batch, current, planner)
+
+    async def _plan(self, batch: _Batch, current: Current, planner: Planner) -> None:
+        now = utcnow()
+        plans = []
+        result = batch.result
+        for count, p in enumerate(batch.products, 1):
+            outcome = planner.plan(p, current, now)
+            if isinstance(outcome, Plan):
+                plans.append(outcome)
+            else:
+                result.fail(p, outcome)
+            if count % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        batch.plans = plans
+        batch.references = planner.refs.take_pending()
+
     async def _commit_batch(self, batch: _Batch, planner: Planner, job: ImportJob) -> bool:
         """One transaction: the batch's products, its failed rows and the job's progress.
         Returns True when the job was cancelled (and is now finished as such)."""
-        result = BatchResult()
+        result = batch.result
         for error in batch.loose:
             result.errors.append(error)
             result.failed += 1
         async with self.engine.connect() as conn:
             try:
                 trans = await conn.begin()
-                plans = await self._plan(conn, batch.products, planner, result)
+                if batch.plans is None:
+                    current = await read_current(conn, batch.products)
+                    await self._plan(batch, current, planner)
+                plans = batch.plans or []
                 if not job.dry_run:
-                    await self._write(conn, plans, planner, result)
+                    await self._write(conn, plans, batch.references, result)
                 else:
                     for plan in plans:
                         result.add_outcomes(plan.row_outcomes.values())
@@ -1149,11 +1608,9 @@ class ImportRun:
                 )
                 await trans.commit()
             except BaseException:
-                planner.refs.forget_pending()
+                planner.refs.forget(batch.references)
                 raise
-        created_refs = bool(planner.refs.new_brands or planner.refs.new_categories)
-        planner.refs.new_brands.clear()
-        planner.refs.new_categories.clear()
+        created_refs = bool(batch.references) and not job.dry_run
         if result.wrote and self.cache is not None:
             names = [PRODUCTS, SEARCH, REFS]
             if created_refs:
@@ -1171,122 +1628,31 @@ class ImportRun:
             return True
         return False
 
-    async def _plan(
-        self, conn: AsyncConnection, items: list[ProductIn], planner: Planner, result: BatchResult
-    ) -> list[Plan]:
-        if not items:
-            return []
-        skus = [p.sku for p in items]
-        existing = {
-            row.sku: row._asdict()
-            for row in await conn.execute(
-                select(
-                    PRODUCT.c.id,
-                    PRODUCT.c.sku,
-                    PRODUCT.c.slug,
-                    PRODUCT.c.name,
-                    PRODUCT.c.description,
-                    PRODUCT.c.status,
-                    PRODUCT.c.brand_id,
-                    PRODUCT.c.category_id,
-                    PRODUCT.c.owner_id,
-                    PRODUCT.c.attributes,
-                    PRODUCT.c.options,
-                    PRODUCT.c.currency,
-                    PRODUCT.c.price_min,
-                    PRODUCT.c.price_max,
-                    PRODUCT.c.total_stock,
-                    PRODUCT.c.deleted_at,
-                    PRODUCT.c.version,
-                ).where(PRODUCT.c.sku.in_(skus))
-            )
-        }
-        variant_cols = (
-            VARIANT.c.id,
-            VARIANT.c.product_id,
-            VARIANT.c.sku,
-            VARIANT.c.price,
-            VARIANT.c.stock,
-            VARIANT.c.option_values,
-            VARIANT.c.position,
-            PRODUCT.c.sku.label("product_sku"),
-        )
-        joined = VARIANT.join(PRODUCT, PRODUCT.c.id == VARIANT.c.product_id)
-        by_product: dict[Any, list[dict[str, Any]]] = {}
-        by_sku: dict[str, dict[str, Any]] = {}
-        ids = [p["id"] for p in existing.values()]
-        if ids:
-            for row in await conn.execute(
-                select(*variant_cols).select_from(joined).where(VARIANT.c.product_id.in_(ids))
-            ):
-                data = row._asdict()
-                by_product.setdefault(row.product_id, []).append(data)
-                by_sku[row.sku] = data
-        wanted = [v.sku for p in items for v in p.variants if v.sku not in by_sku]
-        if wanted:
-            for row in await conn.execute(
-                select(*variant_cols).select_from(joined).where(VARIANT.c.sku.in_(wanted))
-            ):
-                by_sku[row.sku] = row._asdict()
-        candidates = set()
-        generated = set()
-        for p in items:
-            given = p.fields.get("slug")
-            if isinstance(given, str) and given:
-                candidates.add(given.lower())
-            elif p.sku not in existing and isinstance(p.fields.get("name"), str):
-                base = slugify(p.fields["name"], max_length=172)
-                candidates.add(base)
-                generated.add(base)
-        db_slugs: dict[str, str] = {}
-        if candidates:
-            for hit in await conn.execute(
-                select(PRODUCT.c.slug, PRODUCT.c.sku).where(PRODUCT.c.slug.in_(candidates))
-            ):
-                db_slugs[hit.slug] = hit.sku
-            # Slugs made from names that are taken: the suffixed ones in use (-2, -3, ...).
-            for base in [c for c in generated if c in db_slugs]:
-                pattern = base.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-                for hit in await conn.execute(
-                    select(PRODUCT.c.slug, PRODUCT.c.sku).where(
-                        PRODUCT.c.slug.like(f"{pattern}-%", escape="\\")
-                    )
-                ):
-                    db_slugs[hit.slug] = hit.sku
-        now = utcnow()
-        plans = []
-        for p in items:
-            current = existing.get(p.sku)
-            own = by_product.get(current["id"], []) if current is not None else []
-            outcome = planner.plan(p, current, by_sku, own, db_slugs, now)
-            if isinstance(outcome, Plan):
-                plans.append(outcome)
-            else:
-                result.fail(p, outcome)
-        return plans
-
     async def _write(
-        self, conn: AsyncConnection, plans: list[Plan], planner: Planner, result: BatchResult
+        self,
+        conn: AsyncConnection,
+        plans: list[Plan],
+        refs: NewReferences,
+        result: BatchResult,
     ) -> None:
-        if not any(p.product_row is not None for p in plans):
+        if not any(p.product_row is not None for p in plans) and not refs:
             for plan in plans:
                 result.add_outcomes(plan.row_outcomes.values())
             return
-        refs = planner.refs
         try:
             async with conn.begin_nested():
-                await refs.write_pending(conn)
+                await refs.write(conn)
                 skipped = await _write_plans(conn, plans)
-        except (IntegrityError, DBAPIError, ConcurrentChange) as exc:
+        except (IntegrityError, DBAPIError, ConcurrentChange, PostgresError) as exc:
             # Someone else wrote the same rows meanwhile, or the database refused a value the
             # checks let through: find the product(s) concerned, one savepoint each.
             log.info("import_batch_retry_per_product", job_id=str(self.job_id), error=str(exc))
-            await refs.write_pending(conn)
+            await refs.write(conn)
             skipped = set()
             for plan in plans:
                 try:
                     async with conn.begin_nested():
-                        skipped |= await _write_plans(conn, [plan])
+                        skipped |= await _upsert_plans(conn, [plan])
                 except (IntegrityError, DBAPIError, ConcurrentChange) as inner:
                     result.fail(
                         plan.source, [RowError(plan.source.row, None, _db_message(inner), None)]
@@ -1310,7 +1676,7 @@ class ImportRun:
             result.add_outcomes(plan.row_outcomes.values())
             if plan.product_row is not None:
                 result.wrote = True
-        if refs.new_brands or refs.new_categories:
+        if refs:
             result.wrote = True
 
 
