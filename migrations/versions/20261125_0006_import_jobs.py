@@ -1,5 +1,10 @@
 """import jobs: uploaded catalog files, their progress and leases, and the rows that failed
 
+PostgreSQL: the search vocabulary (`search_term`) of inserted products is also kept once per
+statement instead of once per row: a bulk import inserts thousands of products per statement,
+and a vocabulary insert per product cost about a quarter of the database's time. Renamed
+products still add their terms row by row (`UPDATE OF name`), as before.
+
 Revision ID: 0006
 Revises: 0005
 Create Date: 2026-11-25 13:30:00
@@ -12,6 +17,39 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 JSON_TYPE = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+# `catalog_add_terms` (migrations 0003, 0004) splits a text into terms; the names of all the
+# products a statement inserts, joined by spaces, give the same terms as each name alone.
+STATEMENT_TERMS = [
+    r"""
+CREATE FUNCTION catalog_inserted_product_terms() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM catalog_add_terms(string_agg(name, ' ')) FROM inserted_product;
+  RETURN NULL;
+END
+$$
+""",
+    "DROP TRIGGER product_terms ON product",
+    r"""
+CREATE TRIGGER product_terms AFTER UPDATE OF name ON product
+FOR EACH ROW EXECUTE FUNCTION catalog_name_terms()
+""",
+    r"""
+CREATE TRIGGER product_terms_inserted AFTER INSERT ON product
+REFERENCING NEW TABLE AS inserted_product
+FOR EACH STATEMENT EXECUTE FUNCTION catalog_inserted_product_terms()
+""",
+]
+ROW_TERMS = [
+    "DROP TRIGGER IF EXISTS product_terms_inserted ON product",
+    "DROP TRIGGER IF EXISTS product_terms ON product",
+    "DROP FUNCTION IF EXISTS catalog_inserted_product_terms()",
+    r"""
+CREATE TRIGGER product_terms AFTER INSERT OR UPDATE OF name ON product
+FOR EACH ROW EXECUTE FUNCTION catalog_name_terms()
+""",
+]
 
 revision: str = "0006"
 down_revision: str | None = "0005"
@@ -99,8 +137,15 @@ def upgrade() -> None:
     with op.batch_alter_table("import_row_error", schema=None) as batch_op:
         batch_op.create_index("ix_import_row_error_job_id_row", ["job_id", "row"], unique=False)
 
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in STATEMENT_TERMS:
+            op.execute(statement)
+
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for statement in ROW_TERMS:
+            op.execute(statement)
     with op.batch_alter_table("import_row_error", schema=None) as batch_op:
         batch_op.drop_index("ix_import_row_error_job_id_row")
     op.drop_table("import_row_error")

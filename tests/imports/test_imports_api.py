@@ -10,7 +10,7 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from catalog.app import create_app
 from catalog.models import ImportJob, Product, ProductVariant, Role
@@ -457,6 +457,14 @@ class TestConsistency:
         r = await anon.get(f"{API}/search", params={"q": "plain"})
         assert r.json()["items"] == []
         assert await count(app, ProductVariant) == 2
+        if app.state.engine.dialect.name == "postgresql":
+            # The vocabulary of spelling suggestions has the words of the inserted product's
+            # name (kept once per statement) and of the renamed one's (row by row).
+            async with app.state.engine.connect() as conn:
+                terms = set(
+                    (await conn.execute(text("SELECT term FROM search_term"))).scalars().all()
+                )
+            assert {"speckled", "stoneware", "walnut", "serving", "board"} <= terms
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
