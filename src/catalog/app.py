@@ -27,6 +27,7 @@ from catalog.errors import install_error_handlers, responses
 from catalog.imports.router import exports_router
 from catalog.imports.router import router as imports_router
 from catalog.imports.worker import ImportWorker
+from catalog.kit import metrics
 from catalog.kit.cache import Cache, MemoryCache, ReadCache, RedisCache
 from catalog.kit.clientip import parse_networks
 from catalog.kit.fastpath import CachedProductReadMiddleware
@@ -36,6 +37,7 @@ from catalog.logging import RequestContextMiddleware, configure_logging
 from catalog.media.processing import ImageProcessor
 from catalog.media.router import files_router, images_router, product_images_router
 from catalog.media.storage import MediaStorage, storage_from_settings
+from catalog.ops.router import metrics_router
 from catalog.ops.router import router as ops_router
 from catalog.products.reads import product_reads_for
 from catalog.products.router import router as products_router
@@ -56,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         engine = create_engine(settings)
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
+        metrics.instrument_engine(engine, settings.db_slow_query_ms)
         product_reads = await product_reads_for(settings, engine)
         app.state.product_reads = product_reads
         redis = (
@@ -99,11 +102,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             import_worker = ImportWorker(settings, engine, cache)
             import_worker.start()
         app.state.import_worker = import_worker
+        sampler = metrics.PoolSampler(engine, product_reads, settings.metrics_sample_seconds)
+        sampler.start()
         log.info("startup", profile=settings.profile, environment=settings.environment.value)
         try:
             yield
         finally:
             # Users of Redis and the database stop first, then the connections close.
+            await sampler.stop()
             if import_worker is not None:
                 await import_worker.close()
             await recorder.stop()
@@ -115,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await app.state.redis.aclose()
             await product_reads.close()
             await engine.dispose()
+            metrics.worker_stopped()
             log.info("shutdown")
 
     app = FastAPI(
@@ -146,6 +153,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(images_router)
     app.include_router(api)
     app.include_router(ops_router)
+    if settings.metrics_enabled:
+        app.include_router(metrics_router)
     if settings.media_backend == "local":
         app.include_router(files_router)
 
@@ -194,6 +203,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hsts=settings.environment == Environment.production,
         trusted=app.state.trusted_proxies,
     )
+    if settings.metrics_enabled:
+        app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app
 

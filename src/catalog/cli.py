@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import typer
 from alembic.config import Config
@@ -232,6 +235,31 @@ def serve(
     import uvicorn
 
     settings = Settings()  # fail fast on invalid settings, before forking workers
+    metrics_dir = _multiprocess_metrics_dir() if workers > 1 else None
+    try:
+        _serve(uvicorn, settings, host=host, port=port, workers=workers, reload=reload)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _multiprocess_metrics_dir() -> Path | None:
+    """Several workers share their metrics through files in `PROMETHEUS_MULTIPROC_DIR`: a fresh
+    temporary directory (returned, removed after the server stops), or the one given, emptied
+    of a previous run's files (then None)."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink(missing_ok=True)
+        return None
+    path = Path(tempfile.mkdtemp(prefix="catalog-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(path)  # inherited by the workers
+    return path
+
+
+def _serve(
+    uvicorn: Any, settings: Settings, *, host: str, port: int, workers: int, reload: bool
+) -> None:
     uvicorn.run(
         "catalog.app:app_from_env",
         factory=True,

@@ -157,6 +157,23 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True
 
+    # Monitoring: GET /metrics answers a request bearing the token or coming from an allowed
+    # network (default: this machine only).
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = Field(
+        default=None, description="Bearer token that grants access to /metrics"
+    )
+    metrics_allow: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1/32", "::1/128"],
+        description="Networks allowed to read /metrics without the token",
+    )
+    metrics_sample_seconds: float = Field(
+        default=5.0, gt=0, description="How often each worker samples its pool usage"
+    )
+    db_slow_query_ms: float = Field(
+        default=500.0, ge=0, description="Statements slower than this are logged (0: never)"
+    )
+
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
         if self.environment == Environment.production and self.secret_key == DEFAULT_SECRET_KEY:

@@ -31,6 +31,8 @@ import structlog
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from catalog.kit import metrics
+
 log = structlog.get_logger(__name__)
 
 
@@ -57,9 +59,11 @@ class CacheStats:
 
     def hit(self, name: str) -> None:
         self.hits[name] = self.hits.get(name, 0) + 1
+        metrics.cache_hit(name)
 
     def miss(self, name: str) -> None:
         self.misses[name] = self.misses.get(name, 0) + 1
+        metrics.cache_miss(name)
 
 
 class Cache(Protocol):

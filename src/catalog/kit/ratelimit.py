@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from catalog.config import Settings
 from catalog.errors import CatalogError, ServiceUnavailable
+from catalog.kit import metrics
 
 log = structlog.get_logger(__name__)
 
@@ -105,23 +106,24 @@ class RateLimiter:
         """The general limit, without a Redis round trip on the common path."""
         if not self.enabled:
             return
-        self._apply(scope, item, await self.budget.hit(item, *identifiers))
+        self._apply(scope, item, await self.budget.hit(item, *identifiers), identifiers[0])
 
     async def enforce(self, scope: Scope, item: RateLimitItem, *identifiers: str) -> None:
         """Count the request exactly and raise 429 when over the limit."""
         result = await self.hit(item, *identifiers)
         if result is None:
             return
-        self._apply(scope, item, result)
+        self._apply(scope, item, result, identifiers[0])
 
     @staticmethod
-    def _apply(scope: Scope, item: RateLimitItem, result: RateLimitResult) -> None:
+    def _apply(scope: Scope, item: RateLimitItem, result: RateLimitResult, limit: str) -> None:
         """Keep the tightest result of this request for the response headers; 429 if denied."""
         state = scope.setdefault("state", {})
         current: RateLimitResult | None = state.get("ratelimit")
         if current is None or result.remaining < current.remaining or not result.allowed:
             state["ratelimit"] = result
         if not result.allowed:
+            metrics.rate_limited(limit)
             raise TooManyRequests(
                 f"Rate limit of {item} exceeded; retry in {result.reset_after} s",
                 headers={**result.headers(), "Retry-After": str(max(1, result.reset_after))},

@@ -39,6 +39,7 @@ import anyio
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from catalog.config import Settings
+from catalog.kit import metrics
 from catalog.media.storage import content_key
 
 # Pillow's own guard (a warning above the limit, an error above twice the limit) agrees with
@@ -313,4 +314,5 @@ class ImageProcessor:
     async def process(self, data: bytes) -> ProcessedImage:
         async with self.limiter:
             loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(_pool(self.workers), process, data, self.settings)
+            with metrics.image_processing():
+                return await loop.run_in_executor(_pool(self.workers), process, data, self.settings)

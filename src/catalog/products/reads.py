@@ -37,6 +37,7 @@ from catalog.auth.principal import Principal
 from catalog.config import Settings
 from catalog.db import read_retrying
 from catalog.errors import ServiceUnavailable, Unprocessable
+from catalog.kit import metrics
 from catalog.kit.http import dumps
 from catalog.kit.pagination import decode_cursor, encode_cursor
 from catalog.models import Brand, Category, Product, ProductStatus, ProductVariant
@@ -438,7 +439,7 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 class PostgresProductReads:
     def __init__(self, pool: asyncpg.Pool) -> None:
-        self._pool = pool
+        self._pool = self.pool = pool  # `pool`: its usage is sampled for /metrics
         # Called with each statement before it runs (tests count statements with it).
         self.statement_listeners: list[Callable[[str, Sequence[Any]], None]] = []
 
@@ -466,7 +467,7 @@ class PostgresProductReads:
             listener(sql, params)
         for attempt in (1, 2):
             try:
-                async with self._pool.acquire() as conn:
+                async with self._pool.acquire() as conn, metrics.read_query():
                     return await read(conn)
             except _CONNECTION_ERRORS as exc:
                 if attempt == 2:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from catalog.analytics.recorder import EventRecorder
 from catalog.db import new_id, utcnow
 from catalog.errors import NotFound
+from catalog.kit import metrics
 from catalog.kit.invalidation import SEARCH, invalidate
 from catalog.models import SearchClick, SearchEvent, SearchSynonym
 from catalog.products.service import serialize_summary
@@ -158,6 +159,7 @@ def record_search(
     user_id: uuid.UUID | None,
     session_id: str | None,
 ) -> None:
+    metrics.search_answered(latency_ms, result_count)
     if recorder is None:
         return
     text = normalize_query(q)
