@@ -99,10 +99,26 @@ class TestRoundTrip:
         )  # fmt: skip
         await create_product(client, sku="YEN", name="Teapot", currency="JPY", price="1500")
         await create_product(client, sku="DRAFT", name="Draft lamp", status="draft")
+        await create_product(
+            client,
+            sku="TEE",
+            name="T-shirt",
+            currency="BHD",
+            options=[{"name": "color", "values": ['Blue, "navy"', "Red"]}],
+            variants=[
+                {"sku": "TEE-B", "price": "4.5", "option_values": {"color": 'Blue, "navy"'}},
+                {"sku": "TEE-R", "price": "4.125", "option_values": {"color": "Red"}},
+            ],
+        )
 
         csv_body = await export(client, "csv")
         rows = parse_csv(csv_body)
-        assert len(rows) == 4
+        assert len(rows) == 6
+        # Cells with separators or quotes are quoted; prices have the currency's decimals.
+        assert b'TEE-B,4.500,0,' in csv_body
+        tee_b = next(line for line in csv_body.split(b"\n") if b",TEE-B," in line)
+        assert tee_b.endswith(b',"Blue, ""navy""",')  # option:color, then option:size
+        assert next(r for r in rows if r["sku"] == "TEE-B")["option:color"] == 'Blue, "navy"'
         chair = next(r for r in rows if r["sku"] == "CHAIR-S-RED")
         assert chair["product_sku"] == "CHAIR"
         assert chair["brand"] == "nordic-home"
@@ -117,17 +133,19 @@ class TestRoundTrip:
         before = await client.get(f"{API}/products", params={"limit": 100})
         job = await run_import(client, csv_body)
         assert job["status"] == "succeeded", job
-        assert job["counts"] == {"created": 0, "updated": 0, "unchanged": 4, "failed": 0}
-        assert job["progress"] == {"rows_done": 4, "rows_total": 4, "percent": 100.0}
+        assert job["counts"] == {"created": 0, "updated": 0, "unchanged": 6, "failed": 0}
+        assert job["progress"] == {"rows_done": 6, "rows_total": 6, "percent": 100.0}
         after = await client.get(f"{API}/products", params={"limit": 100})
         assert after.json() == before.json()  # not even updated_at or version moved
 
         jsonl_body = await export(client, "jsonl")
         lines = [orjson.loads(line) for line in jsonl_body.splitlines()]
-        assert {line["sku"] for line in lines} == {"CHAIR", "YEN", "DRAFT"}
+        assert {line["sku"] for line in lines} == {"CHAIR", "YEN", "DRAFT", "TEE"}
+        tee = next(line for line in lines if line["sku"] == "TEE")
+        assert [v["price"] for v in tee["variants"]] == ["4.500", "4.125"]
         job = await run_import(client, jsonl_body, "products.jsonl")
         assert job["format"] == "jsonl"
-        assert job["counts"] == {"created": 0, "updated": 0, "unchanged": 3, "failed": 0}
+        assert job["counts"] == {"created": 0, "updated": 0, "unchanged": 4, "failed": 0}
 
     async def test_import_creates_then_updates(self, client: httpx.AsyncClient) -> None:
         body = to_csv(

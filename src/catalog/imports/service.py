@@ -16,13 +16,15 @@ import asyncio
 import contextlib
 import csv
 import datetime as dt
+import functools
 import io
 import os
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,7 +32,7 @@ import orjson
 import structlog
 from asyncpg import PostgresError
 from pydantic import ValidationError
-from sqlalchemy import Table, and_, select, text, update
+from sqlalchemy import Table, and_, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -42,10 +44,9 @@ from catalog.errors import CatalogError, Conflict, NotFound, Unprocessable
 from catalog.imports import formats
 from catalog.imports.checks import CheckedProduct, from_model, quick_product
 from catalog.imports.formats import MISSING, Format, Item, ProductIn, RowError
-from catalog.kit import metrics
 from catalog.kit.cache import Cache
 from catalog.kit.invalidation import BRANDS, CATEGORIES, PRODUCTS, REFS, SEARCH
-from catalog.kit.money import format_money
+from catalog.kit.money import currency_exponent, format_money
 from catalog.kit.slugs import SLUG_PATTERN, slugify
 from catalog.models import (
     Brand,
@@ -1618,7 +1619,6 @@ class ImportRun:
                 names += [BRANDS, CATEGORIES]
             await self.cache.bump(*names)
         job.rows_done += batch.rows
-        metrics.import_rows(batch.rows)
         job.created += result.created
         job.updated += result.updated
         job.unchanged += result.unchanged
@@ -1721,25 +1721,24 @@ async def _export_columns(
     conn: AsyncConnection, filters: ProductFilters, owner_id: uuid.UUID | None
 ) -> tuple[list[str], list[str]]:
     """The attribute keys and option names of the exported products (the CSV header)."""
-    base = _visible(select(PRODUCT.c.id), filters, owner_id).subquery()
     if conn.dialect.name == "postgresql":
-        keys_sql = (
-            "SELECT DISTINCT jsonb_object_keys(p.attributes) FROM product p "
-            "WHERE p.id IN (SELECT id FROM ids)"
-        )
-        options_sql = (
-            "SELECT DISTINCT o->>'name' FROM product p, jsonb_array_elements(p.options) o "
-            "WHERE p.id IN (SELECT id FROM ids)"
-        )
-    else:
-        keys_sql = (
-            "SELECT DISTINCT j.key FROM product p, json_each(p.attributes) j "
-            "WHERE p.id IN (SELECT id FROM ids)"
-        )
-        options_sql = (
-            "SELECT DISTINCT json_extract(o.value, '$.name') FROM product p, "
-            "json_each(p.options) o WHERE p.id IN (SELECT id FROM ids)"
-        )
+        found = []
+        for expression in (
+            func.jsonb_object_keys(PRODUCT.c.attributes),
+            func.jsonb_array_elements(PRODUCT.c.options).op("->>")("name"),
+        ):
+            stmt = _visible(select(expression).distinct(), filters, owner_id)
+            found.append(sorted(str(k) for (k,) in await conn.execute(stmt) if k is not None))
+        return found[0], found[1]
+    base = _visible(select(PRODUCT.c.id), filters, owner_id).subquery()
+    keys_sql = (
+        "SELECT DISTINCT j.key FROM product p, json_each(p.attributes) j "
+        "WHERE p.id IN (SELECT id FROM ids)"
+    )
+    options_sql = (
+        "SELECT DISTINCT json_extract(o.value, '$.name') FROM product p, "
+        "json_each(p.options) o WHERE p.id IN (SELECT id FROM ids)"
+    )
     ids_cte = select(base.c.id).cte("ids")
     keys = sorted(
         str(k)
@@ -1789,7 +1788,7 @@ async def export_products(
                 *(formats.OPTION_PREFIX + o for o in option_names),
             ]
             yield formats.csv_line(header).encode()
-        columns = (
+        columns: list[Any] = [
             PRODUCT.c.id,
             PRODUCT.c.sku,
             PRODUCT.c.slug,
@@ -1799,97 +1798,282 @@ async def export_products(
             PRODUCT.c.brand_id,
             PRODUCT.c.category_id,
             PRODUCT.c.attributes,
-            PRODUCT.c.options,
             PRODUCT.c.currency,
+        ]
+        if fmt == "jsonl":
+            columns.append(PRODUCT.c.options)
+        if fmt == "csv":
+            chunks = _CsvChunks(brand_slugs, category_paths, attr_keys, option_names)
+            make: Callable[[list[Any], list[Any]], Awaitable[bytes]] = chunks.chunk
+            wanted: list[str] | None = option_names
+        else:
+            make = functools.partial(_jsonl_chunk, brand_slugs=brand_slugs, paths=category_paths)
+            wanted = None
+        pages = (
+            _pages_pg(conn, columns, filters, owner_id, wanted)
+            if conn.dialect.name == "postgresql"
+            else _pages_portable(conn, columns, filters, owner_id, wanted)
         )
-        last: Any = None
-        while True:
-            stmt = _visible(select(*columns), filters, owner_id)
-            if last is not None:
-                stmt = stmt.where(PRODUCT.c.id > last)
-            page = list((await conn.execute(stmt.order_by(PRODUCT.c.id).limit(EXPORT_BATCH))).all())
-            if not page:
-                break
-            last = page[-1].id
-            variants: dict[Any, list[Any]] = {}
-            for v in await conn.execute(
-                select(
-                    VARIANT.c.product_id,
-                    VARIANT.c.sku,
-                    VARIANT.c.price,
-                    VARIANT.c.stock,
-                    VARIANT.c.option_values,
-                )
-                .where(VARIANT.c.product_id.in_([p.id for p in page]))
-                .order_by(VARIANT.c.product_id, VARIANT.c.position, VARIANT.c.sku)
-            ):
-                variants.setdefault(v.product_id, []).append(v)
-            if fmt == "csv":
-                chunk = _csv_chunk(
-                    page, variants, brand_slugs, category_paths, attr_keys, option_names, counter
-                )
-            else:
-                chunk = _jsonl_chunk(page, variants, brand_slugs, category_paths, counter)
+        async for page, variants in pages:
+            chunk = await make(page, variants)
+            if counter is not None:
+                counter[0] += len(page)
+                counter[1] += len(variants)
             yield chunk
 
 
-def _csv_chunk(
-    page: list[Any],
-    variants: dict[Any, list[Any]],
-    brand_slugs: dict[Any, str],
-    category_paths: dict[Any, str],
-    attr_keys: list[str],
-    option_names: list[str],
-    counter: list[int] | None,
-) -> bytes:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    fmt_attr = formats.format_attribute
-    rows = 0
-    for p in page:
-        attributes = p.attributes or {}
-        product_cells = [
-            p.sku,
-            p.name,
-            p.slug,
-            p.description or "",
-            p.status,
-            brand_slugs.get(p.brand_id, "") if p.brand_id is not None else "",
-            category_paths.get(p.category_id, "") if p.category_id is not None else "",
-            p.currency,
-        ]
-        attr_cells = [fmt_attr(attributes[k]) if k in attributes else "" for k in attr_keys]
-        for v in variants.get(p.id, ()):
+# The variants of a page of products (given as arrays of ids and of their currencies'
+# decimals), in the page's order, each with the index of its product in the page (from 1).
+# CSV: (index, its "sku,price,stock" cells, its option cells each after a comma, whether the
+# price has no more decimals than its currency (else the caller formats it), sku, price,
+# stock); the cells quoted as `_cell` does. JSON Lines: (index, sku, price with the
+# currency's decimals, whether that is exact, price, stock, option values).
+_FROM_PAGE = (
+    "FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS pg(id, places, i) "
+    "JOIN product_variant v ON v.product_id = pg.id"
+)
+_PRICE = "round(v.price, pg.places)"
+_ORDER = "ORDER BY pg.i, v.position, v.sku"
+
+
+def _sql_cell(value: str) -> str:
+    """`_cell` in SQL ($3: the characters that need quotes, as a regular expression)."""
+    quoted = f"""'"' || replace({value}, '"', '""') || '"'"""
+    return f"CASE WHEN {value} ~ $3 THEN {quoted} ELSE {value} END"
+
+
+def _export_variants_sql(option_names: list[str] | None) -> str:
+    if option_names is None:
+        return (
+            f"SELECT pg.i, v.sku, {_PRICE}::text, v.price = {_PRICE}, v.price::text, v.stock, "
+            f"v.option_values {_FROM_PAGE} {_ORDER}"
+        )
+    main = f"concat({_sql_cell('v.sku')}, ',', {_PRICE}::text, ',', v.stock)"
+    options = "''"
+    lateral = ""
+    if option_names:
+        options = (
+            "concat("
+            + ", ".join(f"',', {_sql_cell(f'o.o{n}')}" for n in range(len(option_names)))
+            + ")"
+        )
+        lateral = (
+            " CROSS JOIN LATERAL (SELECT "
+            + ", ".join(f"v.option_values ->> ${n + 4} AS o{n}" for n in range(len(option_names)))
+            + ") AS o"
+        )
+    return (
+        f"SELECT pg.i, {main}, {options}, v.price = {_PRICE}, v.sku, v.price::text, v.stock "
+        f"{_FROM_PAGE}{lateral} {_ORDER}"
+    )
+
+
+async def _pages_pg(
+    conn: AsyncConnection,
+    columns: Any,
+    filters: ProductFilters,
+    owner_id: uuid.UUID | None,
+    option_names: list[str] | None,
+) -> AsyncIterator[tuple[list[Any], list[Any]]]:
+    """Pages of `EXPORT_BATCH` products read from one server-side cursor (one sort or index
+    scan for the whole export, whatever the statistics say), each with its variants read by
+    one indexed query, the prices cut to their currency's decimals by the database."""
+    driver = await driver_connection(conn)
+    sql = _export_variants_sql(option_names)
+    names = option_names or []
+    stmt = _visible(select(*columns), filters, owner_id).order_by(PRODUCT.c.id)
+    result = await conn.stream(stmt.execution_options(yield_per=EXPORT_BATCH))
+    partitions = result.partitions(EXPORT_BATCH)
+
+    async def read() -> tuple[list[Any], list[Any]] | None:
+        partition = await anext(partitions, None)
+        if partition is None:
+            return None
+        page = list(partition)
+        ids = [p.id for p in page]
+        places = [currency_exponent(p.currency) for p in page]
+        if option_names is None:
+            return page, await driver.fetch(sql, ids, places)
+        return page, await driver.fetch(sql, ids, places, _QUOTED.pattern, *names)
+
+    # The next page is read (a task on the same connection, one statement at a time) while
+    # the caller writes this one, which hands the event loop back now and then.
+    pending = asyncio.create_task(read())
+    try:
+        while (got := await pending) is not None:
+            pending = asyncio.create_task(read())
+            await asyncio.sleep(0)  # the task sends its statement before the caller works
+            yield got
+    finally:
+        if not pending.done():
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pending
+
+
+async def _pages_portable(
+    conn: AsyncConnection,
+    columns: Any,
+    filters: ProductFilters,
+    owner_id: uuid.UUID | None,
+    option_names: list[str] | None,
+) -> AsyncIterator[tuple[list[Any], list[Any]]]:
+    """`_pages_pg` with keyset pages and SQLAlchemy statements."""
+    last: Any = None
+    while True:
+        stmt = _visible(select(*columns), filters, owner_id)
+        if last is not None:
+            stmt = stmt.where(PRODUCT.c.id > last)
+        page = list((await conn.execute(stmt.order_by(PRODUCT.c.id).limit(EXPORT_BATCH))).all())
+        if not page:
+            return
+        last = page[-1].id
+        index = {p.id: (i, p.currency) for i, p in enumerate(page, 1)}
+        variants: list[tuple[Any, ...]] = []
+        for v in await conn.execute(
+            select(
+                VARIANT.c.product_id,
+                VARIANT.c.sku,
+                VARIANT.c.price,
+                VARIANT.c.stock,
+                VARIANT.c.option_values,
+            )
+            .where(VARIANT.c.product_id.in_(list(index)))
+            .order_by(VARIANT.c.product_id, VARIANT.c.position, VARIANT.c.sku)
+        ):
+            i, currency = index[v.product_id]
             values = v.option_values or {}
-            writer.writerow(
+            price = format_money(v.price, currency)
+            if option_names is None:
+                variants.append((i, v.sku, price, True, price, v.stock, values))
+                continue
+            main = f"{_cell(v.sku)},{price},{v.stock}"
+            options = "".join(
+                "," if values.get(o) is None else "," + _cell(str(values[o])) for o in option_names
+            )
+            variants.append((i, main, options, True, v.sku, price, v.stock))
+        variants.sort(key=lambda row: row[0])  # stable: keeps each product's variant order
+        yield page, variants
+
+
+def _money(price: Any, currency: str) -> str:
+    """`format_money` of a price given as a Decimal or as text."""
+    return format_money(Decimal(price), currency)
+
+
+_QUOTED = re.compile('[,"\r\n]')
+
+
+def _cell(value: str) -> str:
+    """A CSV cell (quoted when it holds a separator, a quote or a line break)."""
+    if _QUOTED.search(value):
+        return '"' + value.replace('"', '""') + '"'
+    return value
+
+
+class _CsvChunks:
+    """CSV lines of products and their variants: the product's cells are written once per
+    product with `csv.writer`, each variant's line is the product's cells around its own."""
+
+    def __init__(
+        self,
+        brand_slugs: dict[Any, str],
+        category_paths: dict[Any, str],
+        attr_keys: list[str],
+        option_names: list[str],
+    ) -> None:
+        self.brand_slugs = brand_slugs
+        self.category_paths = category_paths
+        self.attr_keys = attr_keys
+        self.attr_at = {key: i for i, key in enumerate(attr_keys)}
+        self.option_names = option_names
+        self.out = io.StringIO()
+        self.writer = csv.writer(self.out, lineterminator="")
+        self.attr_cells: dict[tuple[type, Any], str] = {}  # attribute value -> its cell
+
+    def _attribute(self, value: Any) -> str:
+        """`formats.format_attribute`, remembered for scalar values."""
+        if type(value) is list:
+            return formats.format_attribute(value)
+        key = (type(value), value)
+        cell = self.attr_cells.get(key)
+        if cell is None:
+            if len(self.attr_cells) > 100_000:
+                self.attr_cells.clear()
+            cell = self.attr_cells[key] = formats.format_attribute(value)
+        return cell
+
+    def _line(self, cells: list[Any]) -> str:
+        out = self.out
+        out.seek(0)
+        out.truncate()
+        self.writer.writerow(cells)
+        return out.getvalue()
+
+    async def chunk(self, page: list[Any], variants: list[Any]) -> bytes:
+        """The lines of `page`'s products; `variants` as `_pages_pg` gives them. Hands the
+        event loop back every `YIELD_EVERY` products (the next page is read meanwhile)."""
+        blank_attrs = [""] * len(self.attr_keys)
+        attr_at = self.attr_at
+        prefixes = []
+        for p in page:
+            head = self._line(
                 [
-                    *product_cells,
-                    v.sku,
-                    format_money(v.price, p.currency),
-                    v.stock,
-                    *attr_cells,
-                    *(values.get(o, "") for o in option_names),
+                    p.sku,
+                    p.name,
+                    p.slug,
+                    p.description or "",
+                    p.status,
+                    self.brand_slugs.get(p.brand_id, "") if p.brand_id is not None else "",
+                    self.category_paths.get(p.category_id, "") if p.category_id is not None else "",
+                    p.currency,
                 ]
             )
-            rows += 1
-    if counter is not None:
-        counter[0] += len(page)
-        counter[1] += rows
-    return out.getvalue().encode()
+            attr_cells = blank_attrs.copy()
+            for key, value in (p.attributes or {}).items():
+                at = attr_at.get(key)
+                if at is not None:
+                    attr_cells[at] = self._attribute(value)
+            # (A trailing empty cell, cut again: a row of one empty cell would be written "".)
+            attrs = "," + self._line([*attr_cells, ""])[:-1] if attr_cells else ""
+            prefixes.append((head + ",", attrs, p.currency))
+            if len(prefixes) % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+        lines: list[str] = []
+        add = lines.append
+        for v in variants:
+            head, attrs, currency = prefixes[v[0] - 1]
+            if v[3]:
+                add(f"{head}{v[1]}{attrs}{v[2]}\n")
+            else:
+                add(f"{head}{_cell(v[4])},{_money(v[5], currency)},{v[6]}{attrs}{v[2]}\n")
+        return "".join(lines).encode()
 
 
-def _jsonl_chunk(
+async def _jsonl_chunk(
     page: list[Any],
-    variants: dict[Any, list[Any]],
+    variants: list[Any],
+    *,
     brand_slugs: dict[Any, str],
-    category_paths: dict[Any, str],
-    counter: list[int] | None,
+    paths: dict[Any, str],
 ) -> bytes:
-    lines = []
-    rows = 0
-    for p in page:
-        mine = variants.get(p.id, ())
-        rows += len(mine)
+    """The lines of `page`'s products; `variants` as `_pages_pg` gives them (all the option
+    values)."""
+    mine: list[list[dict[str, Any]]] = [[] for _ in page]
+    for v in variants:
+        i = v[0] - 1
+        mine[i].append(
+            {
+                "sku": v[1],
+                "price": v[2] if v[3] else _money(v[4], page[i].currency),
+                "stock": v[5],
+                "option_values": v[6] or {},
+            }
+        )
+    lines: list[bytes] = []
+    for p, own in zip(page, mine, strict=True):
+        if len(lines) % YIELD_EVERY == YIELD_EVERY - 1:
+            await asyncio.sleep(0)
         lines.append(
             orjson.dumps(
                 {
@@ -1899,26 +2083,13 @@ def _jsonl_chunk(
                     "description": p.description,
                     "status": p.status,
                     "brand": brand_slugs.get(p.brand_id) if p.brand_id is not None else None,
-                    "category": (
-                        category_paths.get(p.category_id) if p.category_id is not None else None
-                    ),
+                    "category": paths.get(p.category_id) if p.category_id is not None else None,
                     "currency": p.currency,
                     "attributes": p.attributes or {},
                     "options": p.options or [],
-                    "variants": [
-                        {
-                            "sku": v.sku,
-                            "price": format_money(v.price, p.currency),
-                            "stock": v.stock,
-                            "option_values": v.option_values or {},
-                        }
-                        for v in mine
-                    ],
+                    "variants": own,
                 },
                 option=orjson.OPT_APPEND_NEWLINE,
             )
         )
-    if counter is not None:
-        counter[0] += len(page)
-        counter[1] += rows
     return b"".join(lines)
