@@ -110,6 +110,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         engine = create_async_engine(
             settings.database_url,
             echo=settings.db_echo,
+            hide_parameters=True,  # statement values (password hashes, tokens) never in logs
             json_deserializer=orjson.loads,
             connect_args={"timeout": 30},
         )
@@ -128,6 +129,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return create_async_engine(
         settings.database_url,
         echo=settings.db_echo,
+        hide_parameters=True,  # statement values (password hashes, tokens) never in logs
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,

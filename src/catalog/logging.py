@@ -12,6 +12,8 @@ from typing import Any
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from catalog.kit.clientip import client_ip
+
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
@@ -52,6 +54,8 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(level)
+    # aiosqlite logs every statement with its parameter values at DEBUG: never below INFO.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, logging.getLevelName(level)))
     logging.getLogger("uvicorn.access").disabled = True  # replaced by our access log
 
 
@@ -112,7 +116,9 @@ class RequestContextMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
-            client = scope.get("client")
+            state = scope["state"]
+            principal = state.get("principal")  # set once the credentials were checked
+            app_state = getattr(scope.get("app"), "state", None)
             access_log.info(
                 "request",
                 method=scope["method"],
@@ -120,6 +126,10 @@ class RequestContextMiddleware:
                 route=_route_template(scope),
                 status=status,
                 duration_ms=round((time.perf_counter() - start) * 1000, 2),
-                client_ip=client[0] if client else None,
+                client_ip=client_ip(scope, getattr(app_state, "trusted_proxies", [])),
+                user_id=str(principal.user_id) if principal and principal.user_id else None,
+                api_key_id=str(principal.api_key_id)
+                if principal and principal.api_key_id
+                else None,
             )
             structlog.contextvars.clear_contextvars()
