@@ -22,6 +22,7 @@ import asyncpg
 import httpx
 import pytest
 import redis.asyncio as aioredis
+import structlog
 from fastapi import FastAPI
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -42,6 +43,15 @@ REQUIRE_PRODUCTION = os.environ.get("CATALOG_TEST_REQUIRE_PRODUCTION") == "1"
 PROFILES = os.environ.get("CATALOG_TEST_PROFILES", "embedded,production").split(",")
 
 TEST_SECRET = "test-secret-key-that-is-long-enough-0123456789"
+
+# structlog's default development renderer formats exceptions with rich, locals included, which
+# takes seconds per logged error; tests keep the defaults with plain tracebacks.
+structlog.configure(
+    processors=[
+        *structlog.get_config()["processors"][:-1],
+        structlog.dev.ConsoleRenderer(exception_formatter=structlog.dev.plain_traceback),
+    ]
+)
 
 
 @dataclass

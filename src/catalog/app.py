@@ -30,7 +30,7 @@ from catalog.imports.worker import ImportWorker
 from catalog.kit import metrics
 from catalog.kit.cache import Cache, MemoryCache, ReadCache, RedisCache
 from catalog.kit.clientip import parse_networks
-from catalog.kit.fastpath import CachedProductReadMiddleware
+from catalog.kit.fastpath import FastReadMiddleware
 from catalog.kit.ratelimit import RateLimiter, RateLimitHeadersMiddleware
 from catalog.kit.security import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from catalog.logging import RequestContextMiddleware, configure_logging
@@ -159,7 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(files_router)
 
     # Pure ASGI middleware, outermost last.
-    app.add_middleware(CachedProductReadMiddleware)
+    if settings.fast_reads_enabled:
+        app.add_middleware(FastReadMiddleware)
     app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(
         BodySizeLimitMiddleware,

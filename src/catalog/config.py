@@ -43,7 +43,7 @@ class Settings(BaseSettings):
     media_root: Path = Path("./var/media")
 
     # Database
-    db_pool_size: int = Field(default=10, ge=1)
+    db_pool_size: int = Field(default=20, ge=1)
     db_max_overflow: int = Field(default=10, ge=0)
     db_pool_timeout: float = Field(default=10.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
@@ -54,6 +54,9 @@ class Settings(BaseSettings):
 
     # HTTP
     docs_enabled: bool = True
+    # Anonymous product reads and list pages answered before routing (same answers as the
+    # routers, which still take every other request); off only to compare the two.
+    fast_reads_enabled: bool = True
     max_page_size: int = Field(default=100, ge=1, le=1000)
     default_page_size: int = Field(default=20, ge=1, le=1000)
 

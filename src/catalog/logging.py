@@ -68,6 +68,9 @@ def _route_template(scope: Scope) -> str | None:
     FastAPI keeps included routers nested: `scope["route"].path` is then relative to the
     router that declares it ("/brands/{brand_id}"), and the full template
     ("/api/v1/brands/{brand_id}") is only on FastAPI's effective route context."""
+    answered_early = scope.get("route_template")  # by the fast read path, before routing
+    if isinstance(answered_early, str):
+        return answered_early
     fastapi_scope = scope.get("fastapi")
     if isinstance(fastapi_scope, dict):
         context = fastapi_scope.get("effective_route_context")

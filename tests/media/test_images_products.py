@@ -3,9 +3,6 @@ carry the thumbnail, readiness reports the media storage."""
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +12,6 @@ from fastapi import FastAPI
 
 from catalog.app import create_app
 from catalog.media.storage import InvalidKey, LocalMediaStorage, content_key
-from catalog.products.service import serialize_summary
 from tests.conftest import Backend, make_client
 from tests.factories import API, create_product
 from tests.media import images
@@ -78,35 +74,16 @@ class TestCachedProductReads:
         async with make_client(app) as anon:
             assert (await anon.get(f"{API}/products/{pid}")).status_code == 404
 
-    async def test_search_results_have_the_thumbnail_field(self, client: httpx.AsyncClient) -> None:
-        await create_product(client, name="Walnut side table")
+    async def test_search_results_carry_the_thumbnail(self, client: httpx.AsyncClient) -> None:
+        product = await create_product(client, name="Walnut side table")
         r = await client.get(f"{API}/search", params={"q": "walnut"})
         assert r.status_code == 200, r.text
         [item] = r.json()["items"]
-        assert "thumbnail_url" in item
-
-
-def test_summary_carries_the_thumbnail() -> None:
-    row: dict[str, Any] = {
-        "id": uuid.uuid4(),
-        "sku": "S",
-        "slug": "s",
-        "name": "S",
-        "status": "active",
-        "brand_id": None,
-        "category_id": None,
-        "currency": "EUR",
-        "price_min": Decimal("1"),
-        "price_max": Decimal("2"),
-        "total_stock": 1,
-        "rating_avg": 0.0,
-        "rating_count": 0,
-        "attributes": {},
-        "created_at": dt.datetime.now(dt.UTC),
-    }
-    assert serialize_summary(row)["thumbnail_url"] is None
-    row["thumbnail_url"] = "/media/images/ab/x.webp"
-    assert serialize_summary(row)["thumbnail_url"] == "/media/images/ab/x.webp"
+        assert item["thumbnail_url"] is None
+        [image] = await upload_ok(client, product["id"], JPEG)
+        r = await client.get(f"{API}/search", params={"q": "walnut"})
+        [item] = r.json()["items"]
+        assert item["thumbnail_url"] == rendition(image, "480", "webp")["url"]
 
 
 class TestReadiness:

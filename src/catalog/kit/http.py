@@ -109,6 +109,10 @@ def cached_response(
 
 def query_fingerprint(request: Request) -> str:
     """A stable digest of the query string (parameter order does not matter)."""
-    items = sorted(request.query_params.multi_items())
-    raw = "&".join(f"{k}={v}" for k, v in items).encode()
+    return fingerprint(request.query_params.multi_items())
+
+
+def fingerprint(items: list[tuple[str, str]]) -> str:
+    """`query_fingerprint` of decoded query parameters."""
+    raw = "&".join(f"{k}={v}" for k, v in sorted(items)).encode()
     return hashlib.blake2b(raw, digest_size=12).hexdigest()

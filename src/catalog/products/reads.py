@@ -242,20 +242,25 @@ _PRODUCT_BY_SLUG = _PRODUCT_SQL.replace("{key}", "slug")
 
 
 @cache
-def _money_sql(column: str) -> str:
-    """`format_money` in SQL: the amount rounded to its currency's decimals, as text (prices
-    are validated to fit them, so nothing is actually rounded)."""
+def _money_exponent_sql() -> str:
+    """The number of decimals of `p.currency` (`currency_exponent` in SQL), computed once per
+    product of a page: its prices and its variants' prices are all in that currency."""
     other: dict[int, list[str]] = {}
     for code in list_currencies():
         exponent = int(get_currency_precision(code))
         if exponent != 2:
             other.setdefault(exponent, []).append(code)
     cases = " ".join(
-        f"WHEN p.currency IN ({', '.join(repr(c) for c in sorted(codes))}) "
-        f"THEN round({column}, {exponent})::text"
+        f"WHEN p.currency IN ({', '.join(repr(c) for c in sorted(codes))}) THEN {exponent}"
         for exponent, codes in sorted(other.items())
     )
-    return f"CASE {cases} ELSE round({column}, 2)::text END"
+    return f"CASE {cases} ELSE 2 END"
+
+
+def _money_sql(column: str) -> str:
+    """`format_money` in SQL: the amount rounded to its currency's decimals, as text (prices
+    are validated to fit them, so nothing is actually rounded)."""
+    return f"round({column}, p.money_exponent)::text"
 
 
 def _timestamp_sql(column: str) -> str:
@@ -405,7 +410,8 @@ def _page_sql(
     sql = (
         "SELECT p.id, p.created_at, p.price_min, p.name, "
         f"{ITEM_FIELDS_SQL} AS item FROM "
-        f"(SELECT * FROM product p WHERE {' AND '.join(q.where)} "
+        f"(SELECT p.*, {_money_exponent_sql()} AS money_exponent "
+        f"FROM product p WHERE {' AND '.join(q.where)} "
         f"ORDER BY {order} LIMIT {q.param(limit + 1)}) AS p"
         " LEFT JOIN brand b ON b.id = p.brand_id"
         " LEFT JOIN category c ON c.id = p.category_id"
@@ -451,7 +457,7 @@ class PostgresProductReads:
             server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
         pool = await asyncpg.create_pool(
             url.render_as_string(hide_password=False),
-            min_size=1,
+            min_size=0,  # the app starts (and reports the database down) without it
             max_size=settings.db_read_pool_size,
             server_settings=server_settings,
             init=_init_connection,

@@ -633,6 +633,6 @@ def serialize_summary(row: Mapping[str, Any]) -> dict[str, Any]:
         "rating_avg": row["rating_avg"],
         "rating_count": row["rating_count"],
         "attributes": row["attributes"],
-        "thumbnail_url": row.get("thumbnail_url"),
+        "thumbnail_url": row["thumbnail_url"],
         "created_at": row["created_at"],
     }

@@ -28,7 +28,9 @@ from rapidfuzz.distance import DamerauLevenshtein
 from sqlalchemy import (
     Float,
     Integer,
+    Select,
     String,
+    Uuid,
     and_,
     bindparam,
     case,
@@ -129,6 +131,7 @@ SUMMARY_COLUMNS = (
     Product.popularity,
     Product.attributes,
     Product.created_at,
+    Product.thumbnail_url,
     Product.brand_id,
     Brand.name.label("brand_name"),
     Brand.slug.label("brand_slug"),
@@ -459,10 +462,7 @@ class SearchBackend:
         prefix = words[-1]
         # Whole words that are stop words cannot be matched on PostgreSQL: ignore them on both.
         head = [w for w in words[:-1] if w not in STOPWORDS]
-        out: list[Suggestion] = []
-        out += await self._named_suggestions(session, Brand, "brand", words, 3)
-        out += await self._named_suggestions(session, Category, "category", words, 3)
-        out += await self._query_suggestions(session, " ".join(words), 3)
+        out = await self._reference_suggestions(session, words, 3)
         products = await self._product_suggestions(session, [*head, prefix], limit)
         if not products and len(prefix) >= 3:
             corrected = await self._correct_prefix(session, prefix)
@@ -490,42 +490,56 @@ class SearchBackend:
                     best = (score, candidate[: len(prefix)])
         return best[1] if best else None
 
-    async def _named_suggestions(
-        self, session: AsyncSession, model: Any, kind: str, words: list[str], limit: int
+    async def _reference_suggestions(
+        self, session: AsyncSession, words: list[str], limit: int
     ) -> list[Suggestion]:
-        phrase = " ".join(words)
-        lowered = func.lower(model.name)
-        stmt = (
-            select(model.id, model.name)
-            .where(
-                (lowered.like(f"{_like(phrase)}%", escape="\\"))
-                | (lowered.like(f"% {_like(phrase)}%", escape="\\"))
-            )
-            .order_by(func.length(model.name), model.name)
-            .limit(limit)
-        )
-        return [
-            Suggestion(text=row.name, kind=kind, id=row.id)
-            for row in (await session.execute(stmt)).all()
-        ]
-
-    async def _query_suggestions(
-        self, session: AsyncSession, phrase: str, limit: int
-    ) -> list[Suggestion]:
+        """Brands, categories and popular past queries starting with the words (up to `limit`
+        of each), in one statement."""
         from catalog.models import SearchEvent
 
-        stmt = (
-            select(SearchEvent.query, func.count().label("n"))
-            .where(SearchEvent.query.like(f"{_like(phrase)}%", escape="\\"))
-            .where(SearchEvent.result_count > 0)
+        phrase = " ".join(words)
+        starts, inner = f"{_like(phrase)}%", f"% {_like(phrase)}%"
+
+        def named(model: Any, kind: str) -> Select[Any]:
+            lowered = func.lower(model.name)
+            return (
+                select(
+                    literal(kind).label("kind"),
+                    model.id.label("id"),
+                    model.name.label("text"),
+                    cast(literal(0), Float).label("score"),
+                )
+                .where(lowered.like(starts, escape="\\") | lowered.like(inner, escape="\\"))
+                .order_by(func.length(model.name), model.name)
+                .limit(limit)
+            )
+
+        queries = (
+            select(
+                literal("query").label("kind"),
+                cast(literal(None), Uuid).label("id"),
+                SearchEvent.query.label("text"),
+                cast(func.count(), Float).label("score"),
+            )
+            .where(SearchEvent.query.like(starts, escape="\\"), SearchEvent.result_count > 0)
             .group_by(SearchEvent.query)
             .having(func.count() >= 2)
             .order_by(func.count().desc(), SearchEvent.query)
             .limit(limit)
         )
+        parts = [named(Brand, "brand"), named(Category, "category"), queries]
+        stmt = union_all(*(select(p.subquery()) for p in parts))
+        rows = (await session.execute(stmt)).all()
+        order = {"brand": 0, "category": 1, "query": 2}
+
+        # Each part's own order (a union does not keep it): names shortest first, queries most
+        # frequent first.
+        def rank(r: Any) -> tuple[int, float, int, str]:
+            return order[r.kind], -float(r.score), len(r.text), r.text
+
         return [
-            Suggestion(text=row.query, kind="query", score=float(row.n))
-            for row in (await session.execute(stmt)).all()
+            Suggestion(text=r.text, kind=r.kind, id=r.id, score=float(r.score))
+            for r in sorted(rows, key=rank)
         ]
 
 
