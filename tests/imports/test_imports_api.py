@@ -115,7 +115,7 @@ class TestRoundTrip:
         rows = parse_csv(csv_body)
         assert len(rows) == 6
         # Cells with separators or quotes are quoted; prices have the currency's decimals.
-        assert b'TEE-B,4.500,0,' in csv_body
+        assert b"TEE-B,4.500,0," in csv_body
         tee_b = next(line for line in csv_body.split(b"\n") if b",TEE-B," in line)
         assert tee_b.endswith(b',"Blue, ""navy""",')  # option:color, then option:size
         assert next(r for r in rows if r["sku"] == "TEE-B")["option:color"] == 'Blue, "navy"'

@@ -17,7 +17,6 @@ import contextlib
 import csv
 import datetime as dt
 import functools
-import io
 import os
 import re
 import time
@@ -32,7 +31,7 @@ import orjson
 import structlog
 from asyncpg import PostgresError
 from pydantic import ValidationError
-from sqlalchemy import Table, and_, func, select, text, update
+from sqlalchemy import Table, and_, func, literal_column, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -384,6 +383,11 @@ _PG_VARIANTS_OF = f"SELECT {_VARIANT_LIST} FROM product_variant WHERE product_id
 _PG_VARIANTS = f"SELECT {_VARIANT_LIST} FROM product_variant WHERE sku = ANY($1::varchar[])"  # noqa: S608
 _PG_PRODUCT_SKUS = "SELECT id, sku FROM product WHERE id = ANY($1::uuid[])"
 _PG_SLUGS = "SELECT slug, sku FROM product WHERE slug = ANY($1::varchar[])"
+
+
+# The bulk statements are many and short: compiling them (PostgreSQL's JIT, which the row
+# estimates of a freshly loaded table can trigger) costs more than running them.
+NO_JIT = "SET LOCAL jit = off"
 
 
 async def driver_connection(conn: AsyncConnection) -> Any:
@@ -1777,6 +1781,7 @@ async def export_products(
     async with engine.connect() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY"))
+            await conn.execute(text(NO_JIT))
         brand_slugs, category_paths = await _reference_names(conn)
         attr_keys: list[str] = []
         option_names: list[str] = []
@@ -1800,10 +1805,13 @@ async def export_products(
             PRODUCT.c.attributes,
             PRODUCT.c.currency,
         ]
+        postgres = conn.dialect.name == "postgresql"
         if fmt == "jsonl":
             columns.append(PRODUCT.c.options)
+        elif postgres:
+            columns.append(literal_column(_PRODUCT_HEAD).label("head"))
         if fmt == "csv":
-            chunks = _CsvChunks(brand_slugs, category_paths, attr_keys, option_names)
+            chunks = _CsvChunks(brand_slugs, category_paths, attr_keys, postgres)
             make: Callable[[list[Any], list[Any]], Awaitable[bytes]] = chunks.chunk
             wanted: list[str] | None = option_names
         else:
@@ -1811,7 +1819,7 @@ async def export_products(
             wanted = None
         pages = (
             _pages_pg(conn, columns, filters, owner_id, wanted)
-            if conn.dialect.name == "postgresql"
+            if postgres
             else _pages_portable(conn, columns, filters, owner_id, wanted)
         )
         async for page, variants in pages:
@@ -1824,9 +1832,9 @@ async def export_products(
 
 # The variants of a page of products (given as arrays of ids and of their currencies'
 # decimals), in the page's order, each with the index of its product in the page (from 1).
-# CSV: (index, its "sku,price,stock" cells, its option cells each after a comma, whether the
-# price has no more decimals than its currency (else the caller formats it), sku, price,
-# stock); the cells quoted as `_cell` does. JSON Lines: (index, sku, price with the
+# CSV: (index, its "sku,price,stock" cells, its option cells each after a comma, then, only
+# when the price has more decimals than its currency (the caller formats it then): price,
+# sku, stock); the cells quoted as `_cell` does. JSON Lines: (index, sku, price with the
 # currency's decimals, whether that is exact, price, stock, option values).
 _FROM_PAGE = (
     "FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS pg(id, places, i) "
@@ -1836,10 +1844,29 @@ _PRICE = "round(v.price, pg.places)"
 _ORDER = "ORDER BY pg.i, v.position, v.sku"
 
 
-def _sql_cell(value: str) -> str:
-    """`_cell` in SQL ($3: the characters that need quotes, as a regular expression)."""
+def _sql_cell(value: str, needs_quotes: str = "$3") -> str:
+    """`_cell` in SQL (`needs_quotes`: the characters that need quotes, as a regular
+    expression)."""
     quoted = f"""'"' || replace({value}, '"', '""') || '"'"""
-    return f"CASE WHEN {value} ~ $3 THEN {quoted} ELSE {value} END"
+    return f"CASE WHEN {value} ~ {needs_quotes} THEN {quoted} ELSE {value} END"
+
+
+# The product's own first cells (sku, name, slug, description, status) as CSV.
+_SQL_QUOTED = """('[,"' || chr(13) || chr(10) || ']')"""
+_PRODUCT_HEAD = (
+    "concat("
+    + ", ',', ".join(
+        _sql_cell(column, _SQL_QUOTED)
+        for column in (
+            "product.sku",
+            "product.name",
+            "product.slug",
+            "coalesce(product.description, '')",
+            "product.status",
+        )
+    )
+    + ")"
+)
 
 
 def _export_variants_sql(option_names: list[str] | None) -> str:
@@ -1849,6 +1876,7 @@ def _export_variants_sql(option_names: list[str] | None) -> str:
             f"v.option_values {_FROM_PAGE} {_ORDER}"
         )
     main = f"concat({_sql_cell('v.sku')}, ',', {_PRICE}::text, ',', v.stock)"
+    inexact = f"CASE WHEN v.price <> {_PRICE} THEN"
     options = "''"
     lateral = ""
     if option_names:
@@ -1863,8 +1891,8 @@ def _export_variants_sql(option_names: list[str] | None) -> str:
             + ") AS o"
         )
     return (
-        f"SELECT pg.i, {main}, {options}, v.price = {_PRICE}, v.sku, v.price::text, v.stock "
-        f"{_FROM_PAGE}{lateral} {_ORDER}"
+        f"SELECT pg.i, {main}, {options}, {inexact} v.price::text END, "
+        f"{inexact} v.sku END, {inexact} v.stock END {_FROM_PAGE}{lateral} {_ORDER}"
     )
 
 
@@ -1951,7 +1979,7 @@ async def _pages_portable(
             options = "".join(
                 "," if values.get(o) is None else "," + _cell(str(values[o])) for o in option_names
             )
-            variants.append((i, main, options, True, v.sku, price, v.stock))
+            variants.append((i, main, options, None, None, None))
         variants.sort(key=lambda row: row[0])  # stable: keeps each product's variant order
         yield page, variants
 
@@ -1972,81 +2000,71 @@ def _cell(value: str) -> str:
 
 
 class _CsvChunks:
-    """CSV lines of products and their variants: the product's cells are written once per
-    product with `csv.writer`, each variant's line is the product's cells around its own."""
+    """CSV lines of products and their variants: the product's cells are made once per
+    product, each variant's line is the product's cells around its own."""
 
     def __init__(
         self,
         brand_slugs: dict[Any, str],
         category_paths: dict[Any, str],
         attr_keys: list[str],
-        option_names: list[str],
+        quoted_head: bool,
     ) -> None:
-        self.brand_slugs = brand_slugs
-        self.category_paths = category_paths
-        self.attr_keys = attr_keys
+        self.brands = {k: _cell(v) for k, v in brand_slugs.items()}
+        self.categories = {k: _cell(v) for k, v in category_paths.items()}
+        self.attr_count = len(attr_keys)
         self.attr_at = {key: i for i, key in enumerate(attr_keys)}
-        self.option_names = option_names
-        self.out = io.StringIO()
-        self.writer = csv.writer(self.out, lineterminator="")
+        self.quoted_head = quoted_head  # the rows have `head` (`_PRODUCT_HEAD`)
         self.attr_cells: dict[tuple[type, Any], str] = {}  # attribute value -> its cell
 
     def _attribute(self, value: Any) -> str:
-        """`formats.format_attribute`, remembered for scalar values."""
+        """The cell of `formats.format_attribute(value)`, remembered for scalar values."""
         if type(value) is list:
-            return formats.format_attribute(value)
+            return _cell(formats.format_attribute(value))
         key = (type(value), value)
         cell = self.attr_cells.get(key)
         if cell is None:
             if len(self.attr_cells) > 100_000:
                 self.attr_cells.clear()
-            cell = self.attr_cells[key] = formats.format_attribute(value)
+            cell = self.attr_cells[key] = _cell(formats.format_attribute(value))
         return cell
 
-    def _line(self, cells: list[Any]) -> str:
-        out = self.out
-        out.seek(0)
-        out.truncate()
-        self.writer.writerow(cells)
-        return out.getvalue()
+    def _head(self, p: Any) -> str:
+        if self.quoted_head:
+            head: str = p.head
+            return head
+        return ",".join(_cell(c) for c in (p.sku, p.name, p.slug, p.description or "", p.status))
 
     async def chunk(self, page: list[Any], variants: list[Any]) -> bytes:
         """The lines of `page`'s products; `variants` as `_pages_pg` gives them. Hands the
         event loop back every `YIELD_EVERY` products (the next page is read meanwhile)."""
-        blank_attrs = [""] * len(self.attr_keys)
+        blank_attrs = [""] * self.attr_count
         attr_at = self.attr_at
+        brands, categories = self.brands, self.categories
         prefixes = []
         for p in page:
-            head = self._line(
-                [
-                    p.sku,
-                    p.name,
-                    p.slug,
-                    p.description or "",
-                    p.status,
-                    self.brand_slugs.get(p.brand_id, "") if p.brand_id is not None else "",
-                    self.category_paths.get(p.category_id, "") if p.category_id is not None else "",
-                    p.currency,
-                ]
-            )
-            attr_cells = blank_attrs.copy()
-            for key, value in (p.attributes or {}).items():
-                at = attr_at.get(key)
-                if at is not None:
-                    attr_cells[at] = self._attribute(value)
-            # (A trailing empty cell, cut again: a row of one empty cell would be written "".)
-            attrs = "," + self._line([*attr_cells, ""])[:-1] if attr_cells else ""
-            prefixes.append((head + ",", attrs, p.currency))
+            brand = brands.get(p.brand_id, "") if p.brand_id is not None else ""
+            category = categories.get(p.category_id, "") if p.category_id is not None else ""
+            head = f"{self._head(p)},{brand},{category},{p.currency},"
+            attrs = ""
+            if blank_attrs:
+                attr_cells = blank_attrs.copy()
+                for key, value in (p.attributes or {}).items():
+                    at = attr_at.get(key)
+                    if at is not None:
+                        attr_cells[at] = self._attribute(value)
+                attrs = "," + ",".join(attr_cells)
+            prefixes.append((head, attrs, p.currency))
             if len(prefixes) % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         lines: list[str] = []
         add = lines.append
         for v in variants:
             head, attrs, currency = prefixes[v[0] - 1]
-            if v[3]:
+            if v[3] is None:
                 add(f"{head}{v[1]}{attrs}{v[2]}\n")
             else:
-                add(f"{head}{_cell(v[4])},{_money(v[5], currency)},{v[6]}{attrs}{v[2]}\n")
+                add(f"{head}{_cell(v[4])},{_money(v[3], currency)},{v[5]}{attrs}{v[2]}\n")
         return "".join(lines).encode()
 
 
