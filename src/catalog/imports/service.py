@@ -392,11 +392,13 @@ NO_JIT = "SET LOCAL jit = off"
 
 async def driver_connection(conn: AsyncConnection) -> Any:
     """The asyncpg connection under `conn`, inside the transaction that `conn` manages
-    (SQLAlchemy begins it on the first statement)."""
+    (SQLAlchemy begins it on the first statement), JIT off."""
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
-    if not driver.is_in_transaction():
-        await conn.execute(text("SELECT 1"))
+    if driver.is_in_transaction():
+        await driver.execute(NO_JIT)
+    else:
+        await conn.execute(text(NO_JIT))
     return driver
 
 
