@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
 
 from catalog import models  # noqa: F401 - registers every table
+from catalog.analytics.ratings import router as ratings_router
 from catalog.analytics.recorder import EventRecorder
 from catalog.auth.dependencies import rate_limit
 from catalog.auth.passwords import Passwords
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(users_router)
     api.include_router(api_keys_router)
     api.include_router(products_router)
+    api.include_router(ratings_router)
     api.include_router(categories_router)
     api.include_router(brands_router)
     api.include_router(search_router)

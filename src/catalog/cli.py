@@ -224,6 +224,28 @@ def worker(
         typer.echo(f"ran {done} import job(s)")
 
 
+analytics_cli = typer.Typer(no_args_is_help=True, help="Analytics maintenance")
+cli.add_typer(analytics_cli, name="analytics")
+
+
+@analytics_cli.command("rollup")
+def analytics_rollup(
+    keep_days: Annotated[
+        int, typer.Option(min=1, help="Keep raw product views of this many days")
+    ] = 30,
+) -> None:
+    """Fold the product views and search clicks of complete days into daily aggregates, delete
+    raw views older than --keep-days, recompute product popularity. Safe to run again."""
+    from catalog.analytics.commands import run_rollup
+
+    result = asyncio.run(run_rollup(Settings(), keep_days=keep_days))
+    typer.echo(
+        f"rolled up {result.days} day(s) through {result.through_day or '-'}: "
+        f"{result.views} views; deleted {result.deleted_views} raw views; "
+        f"popularity changed for {result.popularity_changed} product(s)"
+    )
+
+
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="Bind address")] = "127.0.0.1",

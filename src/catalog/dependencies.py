@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from catalog.analytics.recorder import EventRecorder
 from catalog.config import Settings
 from catalog.db import session_scope
 from catalog.kit.cache import ReadCache
@@ -39,7 +40,13 @@ async def get_read_cache(request: Request) -> ReadCache | None:
     return read_cache
 
 
+async def get_recorder(request: Request) -> EventRecorder | None:
+    recorder: EventRecorder | None = request.app.state.recorder
+    return recorder
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+RecorderDep = Annotated[EventRecorder | None, Depends(get_recorder)]
 ProductReadsDep = Annotated[ProductReads, Depends(get_product_reads)]
 ReadCacheDep = Annotated[ReadCache | None, Depends(get_read_cache)]
 # scope="function": the commit runs before the response is sent, so a failed commit is an error

@@ -23,6 +23,7 @@ from urllib.parse import parse_qsl
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from catalog.analytics.views import viewed_early
 from catalog.auth.principal import ANONYMOUS
 from catalog.errors import CatalogError, problem_response
 from catalog.kit.cache import Cached, ReadCache
@@ -152,6 +153,7 @@ class FastReadMiddleware:
             )
             await response(scope, receive, send)
             return
+        viewed_early(state, scope, match)  # analytics: an in-memory append
         etag = next((v for k, v in headers if k == b"etag"), None)
         if etag is not None and if_none_match:
             tags = _tags(if_none_match)

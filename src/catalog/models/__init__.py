@@ -1,5 +1,12 @@
 """ORM models, one module per aggregate. Importing this package registers every table."""
 
+from catalog.models.analytics import (
+    AnalyticsRollup,
+    ProductDailyStat,
+    ProductRating,
+    ProductView,
+    StockEvent,
+)
 from catalog.models.brand import Brand
 from catalog.models.category import Category
 from catalog.models.image import ImageRendition, ProductImage, ProductImageVariant
@@ -9,6 +16,7 @@ from catalog.models.search import SearchClick, SearchEvent, SearchSynonym
 from catalog.models.user import ApiKey, RefreshToken, Role, User
 
 __all__ = [
+    "AnalyticsRollup",
     "ApiKey",
     "Brand",
     "Category",
@@ -17,14 +25,18 @@ __all__ = [
     "ImportRowError",
     "ImportStatus",
     "Product",
+    "ProductDailyStat",
     "ProductImage",
     "ProductImageVariant",
+    "ProductRating",
     "ProductStatus",
     "ProductVariant",
+    "ProductView",
     "RefreshToken",
     "Role",
     "SearchClick",
     "SearchEvent",
     "SearchSynonym",
+    "StockEvent",
     "User",
 ]

@@ -112,10 +112,13 @@ class ProductVariant(IdMixin, TimestampMixin, VersionedMixin, Base):
     stock: Mapped[int] = mapped_column(Integer, default=0)
     option_values: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # At or below this stock the variant is reported as low on stock (analytics inventory).
+    low_stock_threshold: Mapped[int] = mapped_column(Integer, default=5, server_default="5")
 
     product: Mapped[Product] = relationship(back_populates="variants", lazy="raise")
 
     __table_args__ = (
         CheckConstraint("stock >= 0", name="stock_non_negative"),
+        CheckConstraint("low_stock_threshold >= 0", name="low_stock_threshold_non_negative"),
         CheckConstraint("price >= 0", name="price_non_negative"),
     )

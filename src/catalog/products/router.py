@@ -6,10 +6,17 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
+from catalog.analytics.views import product_id_of, record_view
 from catalog.auth import policy
 from catalog.auth.dependencies import CatalogWriterDep, PrincipalDep, ProductCreatorDep
 from catalog.auth.principal import ANONYMOUS, Principal
-from catalog.dependencies import ProductReadsDep, ReadCacheDep, SessionDep, SettingsDep
+from catalog.dependencies import (
+    ProductReadsDep,
+    ReadCacheDep,
+    RecorderDep,
+    SessionDep,
+    SettingsDep,
+)
 from catalog.errors import responses
 from catalog.kit.http import (
     PRIVATE_CACHE,
@@ -146,6 +153,7 @@ async def get_product_by_slug(
     settings: SettingsDep,
     principal: PrincipalDep,
     read_cache: ReadCacheDep,
+    recorder: RecorderDep,
     slug: Annotated[str, Path(max_length=200)],
 ) -> Response:
     async def body(who: Principal) -> bytes:
@@ -157,10 +165,11 @@ async def get_product_by_slug(
             value = await read_cache.fetch(
                 "product_slug", key, lambda: body(ANONYMOUS), settings.cache_ttl_seconds
             )
+            record_view(recorder, request.scope, product_id_of(value.body), principal.user_id)
             return cached_response(request, value)
-    return resource_response(
-        request, await body(principal), cache_control=_cache_control(principal)
-    )
+    content = await body(principal)
+    record_view(recorder, request.scope, product_id_of(content), principal.user_id)
+    return resource_response(request, content, cache_control=_cache_control(principal))
 
 
 @router.get("/{product_id}", response_model=ProductOut, responses=responses(304, 404, 422))
@@ -170,6 +179,7 @@ async def get_product(
     settings: SettingsDep,
     principal: PrincipalDep,
     read_cache: ReadCacheDep,
+    recorder: RecorderDep,
     product_id: ProductId,
 ) -> Response:
     """One product. Anonymous reads are served from the cache (no database query when hot);
@@ -184,10 +194,11 @@ async def get_product(
             value = await read_cache.fetch(
                 "product", key, lambda: body(ANONYMOUS), settings.cache_ttl_seconds
             )
+            record_view(recorder, request.scope, product_id, principal.user_id)
             return cached_response(request, value)
-    return resource_response(
-        request, await body(principal), cache_control=_cache_control(principal)
-    )
+    content = await body(principal)
+    record_view(recorder, request.scope, product_id, principal.user_id)
+    return resource_response(request, content, cache_control=_cache_control(principal))
 
 
 @router.put(
