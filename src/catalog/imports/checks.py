@@ -148,9 +148,9 @@ def _options(value: Any) -> list[dict[str, Any]] | None:
         name, values = option["name"], option["values"]
         if not _text(name, 1, 50) or type(values) is not list:
             return None
-        if not 1 <= len(values) <= schemas.MAX_OPTION_VALUES or len(set(values)) != len(values):
+        if not 1 <= len(values) <= schemas.MAX_OPTION_VALUES:
             return None
-        if not all(_text(v, 1, 100) for v in values):
+        if not all(_text(v, 1, 100) for v in values) or len(set(values)) != len(values):
             return None
         names.add(name.casefold())
         out.append({"name": name, "values": list(values)})

@@ -43,7 +43,6 @@ from catalog.errors import CatalogError, Conflict, NotFound, Unprocessable
 from catalog.imports import formats
 from catalog.imports.checks import CheckedProduct, from_model, quick_product
 from catalog.imports.formats import MISSING, Format, Item, ProductIn, RowError
-from catalog.kit import metrics
 from catalog.kit.cache import Cache
 from catalog.kit.invalidation import BRANDS, CATEGORIES, PRODUCTS, REFS, SEARCH
 from catalog.kit.money import currency_exponent, format_money
@@ -391,14 +390,21 @@ _PG_SLUGS = "SELECT slug, sku FROM product WHERE slug = ANY($1::varchar[])"
 NO_JIT = "SET LOCAL jit = off"
 
 
+# A batch's transaction does not wait for its commit to reach the disk: a crash may lose the
+# last batches committed, but only whole (the job's progress is in the same transactions),
+# and the job resumes after the last one kept. The job's end (`_finish`) waits as usual, so
+# an import reported finished is on disk.
+BATCH_SETTINGS = (
+    "SELECT set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)"
+)
+
+
 async def driver_connection(conn: AsyncConnection) -> Any:
     """The asyncpg connection under `conn`, inside the transaction that `conn` manages
-    (SQLAlchemy begins it on the first statement), JIT off."""
+    (SQLAlchemy begins it on the first statement: when it is not begun yet, with JIT off)."""
     raw = await conn.get_raw_connection()
     driver: Any = raw.driver_connection
-    if driver.is_in_transaction():
-        await driver.execute(NO_JIT)
-    else:
+    if not driver.is_in_transaction():
         await conn.execute(text(NO_JIT))
     return driver
 
@@ -1296,9 +1302,10 @@ class _Batch:
     references: NewReferences = field(default_factory=NewReferences)
 
 
-# The reading and planning of a batch hand the event loop back every so many products, so
-# that the previous batch's statements progress meanwhile (PostgreSQL works while we plan).
-YIELD_EVERY = 64
+# The reading and planning of a batch hand the event loop back every so many products (a
+# few milliseconds), so that the previous batch's statements progress meanwhile: PostgreSQL
+# works while we plan, and each of its answers waits for the loop at most that long.
+YIELD_EVERY = 16
 
 
 def count_rows(path: Path, fmt: Format) -> tuple[int, list[str] | None]:
@@ -1582,6 +1589,8 @@ class ImportRun:
         async with self.engine.connect() as conn:
             try:
                 trans = await conn.begin()
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(text(BATCH_SETTINGS))
                 if batch.plans is None:
                     current = await read_current(conn, batch.products)
                     await self._plan(batch, current, planner)
@@ -1626,7 +1635,6 @@ class ImportRun:
                 names += [BRANDS, CATEGORIES]
             await self.cache.bump(*names)
         job.rows_done += batch.rows
-        metrics.import_rows(batch.rows)
         job.created += result.created
         job.updated += result.updated
         job.unchanged += result.unchanged
