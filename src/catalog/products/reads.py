@@ -443,6 +443,10 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         )
 
 
+async def _no_session_reset(_conn: asyncpg.Connection) -> None:
+    return None
+
+
 class PostgresProductReads:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = self.pool = pool  # `pool`: its usage is sampled for /metrics
@@ -461,6 +465,9 @@ class PostgresProductReads:
             max_size=settings.db_read_pool_size,
             server_settings=server_settings,
             init=_init_connection,
+            # Reads change no session state, so a returned connection needs no reset statement
+            # (the default sends one per release); asyncpg still ends any open transaction.
+            reset=_no_session_reset,
             # Connections are reused for hours; recycle them like the main pool does.
             max_inactive_connection_lifetime=1800,
         )
