@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from catalog import models  # noqa: F401 - registers every table
 from catalog.analytics.ratings import router as ratings_router
 from catalog.analytics.recorder import EventRecorder
+from catalog.analytics.router import router as analytics_router
 from catalog.auth.dependencies import rate_limit
 from catalog.auth.passwords import Passwords
 from catalog.auth.revocation import MemoryRevocationStore, RedisRevocationStore, RevocationStore
@@ -146,6 +147,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(api_keys_router)
     api.include_router(products_router)
     api.include_router(ratings_router)
+    api.include_router(analytics_router)
     api.include_router(categories_router)
     api.include_router(brands_router)
     api.include_router(search_router)
