@@ -36,8 +36,10 @@ from __future__ import annotations
 import codecs
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import compress
+from operator import itemgetter
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -259,6 +261,16 @@ def count_csv_records(text: IO[str]) -> int:
     )
 
 
+def _getter(indexes: list[int]) -> Callable[[list[str]], tuple[str, ...]]:
+    """The cells at `indexes` of a row, as a tuple."""
+    if not indexes:
+        return lambda cells: ()
+    if len(indexes) == 1:
+        index = indexes[0]
+        return lambda cells: (cells[index],)
+    return itemgetter(*indexes)
+
+
 def _runs(indexes: list[int]) -> list[slice]:
     """Contiguous runs of the sorted distinct `indexes`, as slices."""
     runs: list[slice] = []
@@ -304,6 +316,10 @@ class CsvReader:
             (name, header.fixed[name]) for name in PRODUCT_COLUMNS if name in header.fixed
         ]
         self._attribute_columns = frozenset(attr for attr, _ in header.attributes)
+        self._attribute_names = [attr for attr, _ in header.attributes]
+        self._attribute_cells = _getter([index for _, index in header.attributes])
+        self._option_names = [option for option, _ in header.options]
+        self._option_cells = _getter([index for _, index in header.options])
         self._sku_at = header.fixed["sku"]
         self._price_at = header.fixed["price"]
         self._stock_at = header.fixed.get("stock")
@@ -369,12 +385,13 @@ class CsvReader:
             fields[name] = (cells[index].strip() if index < width else "") or None
         # Only the attributes with a value are listed; the other columns remove theirs.
         attributes = product.attributes
-        for attr, index in self.header.attributes:
-            cell = cells[index]
+        values = self._attribute_cells(cells)
+        for attr, cell in zip(
+            compress(self._attribute_names, values), filter(None, values), strict=True
+        ):
+            cell = cell.strip()
             if cell:
-                cell = cell.strip()
-                if cell:
-                    attributes[attr] = parse_attribute(cell)
+                attributes[attr] = parse_attribute(cell)
         product.attribute_columns = self._attribute_columns
 
     def _check_same_product(self, product: ProductIn, cells: list[str], number: int) -> None:
@@ -423,9 +440,10 @@ class CsvReader:
         if self._stock_at is not None:
             stock = cells[self._stock_at].strip() if self._stock_at < width else ""
             variant.stock = stock or 0
-        if self.header.options:
+        if self._option_names:
             variant.option_values = {
-                option: (cells[index].strip() or None) for option, index in self.header.options
+                option: (cell.strip() or None) if cell else None
+                for option, cell in zip(self._option_names, self._option_cells(cells), strict=True)
             }
         product.variants.append(variant)
 
