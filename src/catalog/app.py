@@ -45,6 +45,8 @@ from catalog.products.reads import product_reads_for
 from catalog.products.router import router as products_router
 from catalog.search.backend import backend_for
 from catalog.search.router import router as search_router
+from catalog.web.router import router as dashboard_router
+from catalog.web.router import static_files
 
 log = structlog.get_logger(__name__)
 
@@ -157,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api.include_router(images_router)
     app.include_router(api)
     app.include_router(ops_router)
+    app.include_router(dashboard_router)
+    app.mount("/dashboard/static", static_files(), name="dashboard-static")
     if settings.metrics_enabled:
         app.include_router(metrics_router)
     if settings.media_backend == "local":

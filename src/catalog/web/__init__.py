@@ -1,0 +1,1 @@
+"""The analytics dashboard: a server-rendered page and its bundled script and styles."""
