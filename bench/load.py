@@ -6,10 +6,11 @@
 1. Creates a throw-away PostgreSQL database `catalog_load_<random>` (dropped at the end, also on
    errors, Ctrl-C and SIGTERM), runs the migrations, seeds `generate_catalog(seed=42,
    products=N)` with `seed_into` and runs `VACUUM (ANALYZE)`.
-2. Starts the real server, `uv run catalog serve --workers 2` (uvicorn, uvloop, httptools), in
+2. Starts the real server, `uv run catalog serve --workers 2` (granian by default; `--server
+   uvicorn` for uvicorn with uvloop + httptools), in
    the production profile: PostgreSQL, Redis (keys under a unique prefix, deleted at the end),
    every middleware on, logging on at WARNING, rate limits raised out of the way. Next to it, a
-   bare FastAPI app (`bench/bare_app.py`) under the same uvicorn options: every scenario is
+   bare FastAPI app (`bench/bare_app.py`) under the same server and options: every scenario is
    reported as a share of the bare app's throughput measured in the same run.
 3. Runs each scenario with `wrk -t2 -c64 -d<duration>s` and a Lua script that sends paths
    round-robin from a list and reports requests, errors (HTTP status >= 400 and socket errors)
@@ -83,6 +84,9 @@ HOST = "127.0.0.1"  # load is only ever sent to this machine
 CATALOG_SEED = 42
 QUERY_SEED = 7
 WORKERS = 2
+# The HTTP server of both the catalog and the bare app (`--server`): granian or uvicorn.
+SERVER = ["granian"]
+SERVER_DETAIL = {"granian": "granian, uvloop", "uvicorn": "uvicorn, uvloop, httptools"}
 WRK_THREADS = 2
 WRK_CONNECTIONS = 64
 WRK_TIMEOUT = "10s"  # slower answers are latencies, not socket errors
@@ -537,10 +541,18 @@ class Server:
         raise BenchError(f"{self.name} server did not become ready on {self.base_url}:\n{tail}")
 
     def worker_pids(self) -> list[int]:
-        """The uvicorn worker processes (multiprocessing children)."""
+        """The worker processes: children of the server's main process (`uv run` starts that
+        one), whether spawned (uvicorn) or forked (granian); multiprocessing's resource
+        tracker is not a worker."""
         if self.proc is None:
             return []
-        return [p for p in descendants(self.proc.pid) if "spawn_main" in _cmdline(p)]
+        children = _children()
+        return [
+            worker
+            for main in children.get(self.proc.pid, [])
+            for worker in children.get(main, [])
+            if "resource_tracker" not in _cmdline(worker)
+        ]
 
     def cpu_ticks(self) -> int:
         """CPU time (clock ticks) used so far by this server's processes."""
@@ -602,7 +614,7 @@ def catalog_server(url: str, redis_prefix: str, *, cache: bool, log: Path) -> Se
     port = free_port()
     redis_prefix += "on:" if cache else "off:"
     argv = ["uv", "run", "--frozen", "catalog", "serve", "--host", HOST, "--port", str(port)]
-    argv += ["--workers", str(WORKERS)]
+    argv += ["--workers", str(WORKERS), "--server", SERVER[0]]
     name = "catalog (cache on)" if cache else "catalog (cache off)"
     return Server(name, argv, catalog_env(url, redis_prefix, cache=cache), port, log)
 
@@ -610,7 +622,7 @@ def catalog_server(url: str, redis_prefix: str, *, cache: bool, log: Path) -> Se
 def bare_server(log: Path) -> Server:
     port = free_port()
     argv = ["uv", "run", "--frozen", "python", "-m", "bench.bare_app", "--host", HOST]
-    argv += ["--port", str(port), "--workers", str(WORKERS)]
+    argv += ["--port", str(port), "--workers", str(WORKERS), "--server", SERVER[0]]
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATALOG_")}
     return Server("bare", argv, env, port, log)
 
@@ -1363,10 +1375,11 @@ def load_section(
         *[f"- {m}" for m in machine],
         f"- {versions}",
         "",
-        f"Catalog: {catalog_line}. Server: `catalog serve --workers {WORKERS}` (uvicorn, "
-        "uvloop, httptools) in the production profile (PostgreSQL + Redis), every middleware "
-        "on, logging at WARNING, rate limits raised out of the way. Baseline: "
-        f"`bench/bare_app.py`, one route returning fixed bytes, same uvicorn options, "
+        f"Catalog: {catalog_line}. Server: `catalog serve --workers {WORKERS} --server "
+        f"{SERVER[0]}` ({SERVER_DETAIL[SERVER[0]]}) in the production profile (PostgreSQL + "
+        "Redis), every middleware on, logging at WARNING, rate limits raised out of the way. "
+        f"Baseline: `bench/bare_app.py`, one route returning fixed bytes, same server and "
+        "options, "
         'measured in the same run; "% of bare" is the scenario\'s requests/s over the bare '
         "app's.",
         "",
@@ -1381,7 +1394,7 @@ def load_section(
         "",
         render_table(rows),
         "",
-        "app CPU + PG ms/req: CPU time of the server's processes (uvicorn workers) per request, "
+        "app CPU + PG ms/req: CPU time of the server's processes (its workers) per request, "
         "plus the time PostgreSQL spent executing statements of the benchmark's database per "
         "request (`pg_stat_database.active_time`: wall time, so it grows when backends wait "
         "for a CPU). Unlike requests/s, the app CPU hardly depends on what else runs on the "
@@ -1772,6 +1785,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--logs", metavar="DIR", help="keep the servers' logs in DIR")
     parser.add_argument(
+        "--server",
+        choices=("granian", "uvicorn"),
+        default="granian",
+        help="HTTP server of the catalog and of the bare app (granian)",
+    )
+    parser.add_argument(
         "--wait-quiet",
         type=float,
         default=DEFAULT_WAIT_QUIET_S,
@@ -1797,6 +1816,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         if unknown:
             parser.error(f"unknown scenarios {sorted(unknown)}; known: {sorted(known)}")
     args.argv = raw
+    SERVER[0] = args.server
     return args
 
 

@@ -124,3 +124,43 @@ def test_create_user_refuses_weak_passwords_and_duplicates(database: Path) -> No
         cli, ["create-user", "--email", "c@example.com", "--role", "root", "--password-stdin"]
     )
     assert bad_role.exit_code == 2
+
+
+@pytest.mark.parametrize("server", ["granian", "uvicorn"])
+def test_serve_answers_and_stops_cleanly(database: Path, server: str) -> None:
+    """`catalog serve` with either server: the app starts (lifespan), answers, writes JSON log
+    lines, and a SIGTERM stops it with the lifespan's shutdown."""
+    import json
+    import signal
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    assert runner.invoke(cli, ["migrate"]).exit_code == 0
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    argv = [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port), "--workers", "2"]
+    proc = subprocess.Popen(  # noqa: S603 - our own command
+        [*argv, "--server", server], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live") as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.2)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, output
+    events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
+    assert events.count("startup") == 2
+    assert events.count("shutdown") == 2

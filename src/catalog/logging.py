@@ -17,6 +17,22 @@ from catalog.kit.clientip import client_ip
 _REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 
 
+def json_formatter() -> logging.Formatter:
+    """Standard-library records as our JSON lines: for the server's own loggers (granian's
+    main process logs before the app configures anything)."""
+    return structlog.stdlib.ProcessorFormatter(
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.JSONRenderer(),
+        ],
+        foreign_pre_chain=[
+            structlog.stdlib.add_log_level,
+            structlog.stdlib.add_logger_name,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+    )
+
+
 def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
