@@ -143,6 +143,7 @@ async def test_dashboard_in_a_browser(served: tuple[FastAPI, str], tmp_path: Pat
 
     app, base = served
     email = await _catalog(app)
+    buyer_email = (await make_account(app, Role.buyer)).email
     problems: list[str] = []
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
@@ -162,7 +163,14 @@ async def test_dashboard_in_a_browser(served: tuple[FastAPI, str], tmp_path: Pat
             await page.fill("#login [name=password]", "wrong-password")
             await page.click("#login button[type=submit]")
             await page.wait_for_selector("#login .error:has-text('Wrong email or password')")
-            problems.clear()  # the refused sign-in logs a 401 in the console
+            # A buyer signs in but may not read analytics: back to the form, with the reason.
+            await page.fill("#login [name=email]", buyer_email)
+            await page.fill("#login [name=password]", ACCOUNT_PASSWORD)
+            await page.click("#login button[type=submit]")
+            await page.wait_for_selector("#login .error:has-text('Only administrators')")
+            assert await page.is_hidden("#app")
+            problems.clear()  # the refused requests (401, 403) are logged in the console
+            await page.fill("#login [name=email]", email)
             await page.fill("#login [name=password]", ACCOUNT_PASSWORD)
             await page.click("#login button[type=submit]")
 

@@ -30,12 +30,14 @@ const pct = (x) => `${(x * 100).toFixed(1)} %`;
 const isoDay = (d) => d.toISOString().slice(0, 10);
 
 class Unauthorized extends Error {}
+class Forbidden extends Error {}
 
 async function api(path, params = {}) {
   const url = new URL(API + path, location.origin);
   for (const [k, v] of Object.entries(params)) if (v !== null && v !== "") url.searchParams.set(k, v);
   const response = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
   if (response.status === 401) throw new Unauthorized();
+  if (response.status === 403) throw new Forbidden();
   if (!response.ok) throw new Error(`${path}: ${response.status}`);
   return response.json();
 }
@@ -65,10 +67,11 @@ async function signIn(event) {
   await load();
 }
 
-function signOut() {
+function signOut(message = "") {
   token = null;
   sessionStorage.removeItem(TOKEN_KEY);
   showDashboard(false);
+  $("#login .error").textContent = message;
 }
 
 // ------------------------------------------------------------------ charts
@@ -176,7 +179,8 @@ async function load() {
     inventoryTable(inventory);
     $("#status").textContent = `Updated ${new Date().toLocaleTimeString()}`;
   } catch (error) {
-    if (error instanceof Unauthorized) signOut();
+    if (error instanceof Unauthorized) signOut("Your session ended; sign in again.");
+    else if (error instanceof Forbidden) signOut("Only administrators can open the dashboard.");
     else $("#status").textContent = `Could not load: ${error.message}`;
   }
 }
@@ -263,7 +267,7 @@ function renderFacets(facets) {
 
 function start() {
   $("#login").addEventListener("submit", signIn);
-  $("#sign-out").addEventListener("click", signOut);
+  $("#sign-out").addEventListener("click", () => signOut());
   $("#apply").addEventListener("click", load);
   for (const button of document.querySelectorAll("[data-days]")) {
     button.addEventListener("click", () => {
