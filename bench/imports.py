@@ -118,9 +118,35 @@ def children_cpu_s() -> float:
 class Child:
     seconds: float
     cpu_s: float
+    db_cpu_s: float | None  # the PostgreSQL backends serving the database (None: unknown)
     peak_rss_mb: float
     stdout: str
     stderr: str
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _backend_cpu(database: str, seen: dict[int, float]) -> bool:
+    """Updates `seen` (backend pid -> CPU seconds) with the PostgreSQL backends connected to
+    `database` on this machine (their titles name the database); False without /proc."""
+    try:
+        pids = [int(name) for name in os.listdir("/proc") if name.isdigit()]
+    except OSError:
+        return False
+    marker = f" {database} ".encode()
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                title = cmdline.read()
+            if not title.startswith(b"postgres: ") or marker not in title + b" ":
+                continue
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+            seen[pid] = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+        except (OSError, IndexError, ValueError):
+            continue
+    return True
 
 
 def _high_water_mb(pid: int) -> float | None:
@@ -135,10 +161,17 @@ def _high_water_mb(pid: int) -> float | None:
     return None
 
 
-def run_child(args: list[str], env: dict[str, str]) -> Child:
+def run_child(args: list[str], env: dict[str, str], database: str = "") -> Child:
     """Runs `catalog ARGS...` and measures it. Its peak RSS is read from /proc while it runs:
     `getrusage` would count the memory of this process (the generated catalog) too, which
-    a child has until it starts its program."""
+    a child has until it starts its program. The CPU time of the PostgreSQL backends serving
+    `database` is sampled meanwhile (four times a second: the last quarter second of a
+    backend that disconnects is missed)."""
+    backends: dict[int, float] = {}
+    measured = bool(database) and _backend_cpu(database, {})
+    before = dict(backends)
+    if measured:
+        _backend_cpu(database, before)
     cpu = children_cpu_s()
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -149,8 +182,12 @@ def run_child(args: list[str], env: dict[str, str]) -> Child:
         text=True,
     )
     peak = 0.0
+    polls = 0
     while True:
         peak = max(peak, _high_water_mb(process.pid) or 0.0)
+        if measured and polls % 5 == 0:
+            _backend_cpu(database, backends)
+        polls += 1
         try:
             stdout, stderr = process.communicate(timeout=0.05)
             break
@@ -162,11 +199,18 @@ def run_child(args: list[str], env: dict[str, str]) -> Child:
         raise SystemExit(f"catalog {args[0]} failed with status {process.returncode}")
     if not peak:  # no /proc: the largest child so far
         peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return Child(seconds, children_cpu_s() - cpu, peak, stdout, stderr)
+    db_cpu = None
+    if measured:
+        db_cpu = sum(s - before.get(pid, 0.0) for pid, s in backends.items())
+    return Child(seconds, children_cpu_s() - cpu, db_cpu, peak, stdout, stderr)
 
 
 def cpu_ms_per_1000(cpu_s: float, rows: int) -> float:
     return round(cpu_s * 1e6 / max(rows, 1), 1)
+
+
+def db_ms_per_1000(cpu_s: float | None, rows: int) -> float | None:
+    return None if cpu_s is None else cpu_ms_per_1000(cpu_s, rows)
 
 
 def parse_summary(stdout: str) -> dict[str, int]:
@@ -204,7 +248,8 @@ async def main_async(products: int) -> dict[str, Any]:
             }
             await asyncio.to_thread(run_child, ["export", "--output", os.devnull], env)
             print(f"importing {rows} variant rows ({results['csv_mb']} MB) ...", flush=True)
-            child = await asyncio.to_thread(run_child, ["import", str(source)], env)
+            database = url.rsplit("/", 1)[1]
+            child = await asyncio.to_thread(run_child, ["import", str(source)], env, database)
             first = parse_summary(child.stdout + child.stderr)
             results["import"] = {
                 **first,
@@ -212,10 +257,13 @@ async def main_async(products: int) -> dict[str, Any]:
                 "rows_per_s": round(rows / child.seconds),
                 "cpu_s": round(child.cpu_s, 2),
                 "cpu_ms_per_1000_rows": cpu_ms_per_1000(child.cpu_s, rows),
+                "db_cpu_ms_per_1000_rows": db_ms_per_1000(child.db_cpu_s, rows),
                 "peak_rss_mb": round(child.peak_rss_mb, 1),
             }
             exported = Path(tmp) / "export.csv"
-            child = await asyncio.to_thread(run_child, ["export", "--output", str(exported)], env)
+            child = await asyncio.to_thread(
+                run_child, ["export", "--output", str(exported)], env, database
+            )
             with exported.open(encoding="utf-8", newline="") as text:
                 exported_rows = sum(1 for _ in csv.reader(text)) - 1
             results["export"] = {
@@ -224,10 +272,11 @@ async def main_async(products: int) -> dict[str, Any]:
                 "rows_per_s": round(exported_rows / child.seconds),
                 "cpu_s": round(child.cpu_s, 2),
                 "cpu_ms_per_1000_rows": cpu_ms_per_1000(child.cpu_s, exported_rows),
+                "db_cpu_ms_per_1000_rows": db_ms_per_1000(child.db_cpu_s, exported_rows),
                 "peak_rss_mb": round(child.peak_rss_mb, 1),
                 "mb": round(exported.stat().st_size / 1e6, 1),
             }
-            child = await asyncio.to_thread(run_child, ["import", str(exported)], env)
+            child = await asyncio.to_thread(run_child, ["import", str(exported)], env, database)
             again = parse_summary(child.stdout + child.stderr)
             results["reimport"] = {
                 **again,
@@ -235,6 +284,7 @@ async def main_async(products: int) -> dict[str, Any]:
                 "rows_per_s": round(exported_rows / child.seconds),
                 "cpu_s": round(child.cpu_s, 2),
                 "cpu_ms_per_1000_rows": cpu_ms_per_1000(child.cpu_s, exported_rows),
+                "db_cpu_ms_per_1000_rows": db_ms_per_1000(child.db_cpu_s, exported_rows),
                 "peak_rss_mb": round(child.peak_rss_mb, 1),
             }
     results["peak_rss_mb_any_child"] = max(
@@ -248,14 +298,15 @@ def report(results: dict[str, Any]) -> list[str]:
     print(
         f"\n{results['products']} products, {results['variants']} variant rows, "
         f"{results['csv_mb']} MB CSV (generated in {results['generate_s']} s)\n"
+        f"(CPU ms per 1000 rows: the command's + PostgreSQL's)\n"
         f"import    {imp['seconds']:>7.2f} s  {imp['rows_per_s']:>8} rows/s  "
-        f"{imp['cpu_ms_per_1000_rows']:>6} CPU ms/1000 rows  "
+        f"{imp['cpu_ms_per_1000_rows']:>6} + {imp['db_cpu_ms_per_1000_rows']} CPU ms  "
         f"peak RSS {imp['peak_rss_mb']} MB  created {imp['created']} failed {imp['failed']}\n"
         f"export    {exp['seconds']:>7.2f} s  {exp['rows_per_s']:>8} rows/s  "
-        f"{exp['cpu_ms_per_1000_rows']:>6} CPU ms/1000 rows  "
+        f"{exp['cpu_ms_per_1000_rows']:>6} + {exp['db_cpu_ms_per_1000_rows']} CPU ms  "
         f"{exp['rows']} rows, {exp['mb']} MB\n"
         f"re-import {again['seconds']:>7.2f} s  {again['rows_per_s']:>8} rows/s  "
-        f"{again['cpu_ms_per_1000_rows']:>6} CPU ms/1000 rows  "
+        f"{again['cpu_ms_per_1000_rows']:>6} + {again['db_cpu_ms_per_1000_rows']} CPU ms  "
         f"unchanged {again['unchanged']}, created {again['created']}, "
         f"updated {again['updated']}, failed {again['failed']}"
     )
