@@ -42,6 +42,9 @@ class Logs:
 
     def start(self) -> None:
         catalog_logging.configure_logging("DEBUG", json=True)
+        # Loggers must not keep the captured stdout of this test once it ends (the app's
+        # background tasks of later tests log through them).
+        structlog.configure(cache_logger_on_first_use=False)
         self.capsys.readouterr()
 
     def text(self) -> str:
