@@ -324,6 +324,11 @@ class CsvReader:
         self._price_at = header.fixed["price"]
         self._stock_at = header.fixed.get("stock")
         self._first_cells: list[str] = []
+        # The product's cells of a row, as one tuple of slices (compared row to row).
+        self._product_key: Callable[[list[str]], Any] = (
+            itemgetter(*self._product_runs) if self._product_runs else lambda cells: ()
+        )
+        self._first_key: Any = ()
 
     def _cell(self, cells: list[str], name: str) -> str | None:
         index = self.header.fixed.get(name)
@@ -333,6 +338,7 @@ class CsvReader:
 
     def items(self, text: IO[str]) -> Iterator[Item]:
         width = len(self.header.columns)
+        sku_at = self.header.fixed[PRODUCT_SKU]  # < width: the rows here have `width` cells
         current: ProductIn | None = None
         for number, cells in csv_records(text):
             if len(cells) != width and not (len(cells) > width and _blank(cells[width:])):
@@ -348,7 +354,7 @@ class CsvReader:
                 else:
                     yield error
                 continue
-            product_sku = self._cell(cells, PRODUCT_SKU) or ""
+            product_sku = cells[sku_at].strip()
             if not product_sku:
                 yield RowError(number, PRODUCT_SKU, "product_sku is required", cells)
                 continue
@@ -370,7 +376,7 @@ class CsvReader:
                 else:
                     self.seen_products[product_sku] = number
                 self._product_fields(current, cells, number)
-            else:
+            elif self._product_key(cells) != self._first_key:
                 self._check_same_product(current, cells, number)
             current.rows.append((number, cells))
             self._variant(current, cells, number)
@@ -379,6 +385,7 @@ class CsvReader:
 
     def _product_fields(self, product: ProductIn, cells: list[str], number: int) -> None:
         self._first_cells = cells
+        self._first_key = self._product_key(cells)
         width = len(cells)
         fields = product.fields
         for name, index in self._product_fields_at:

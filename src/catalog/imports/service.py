@@ -774,6 +774,11 @@ class Planner:
                 item["stock"] = base["stock"] if base is not None else 0
             if v.replace_options:
                 item["option_values"] = v.option_values
+            elif base is None and v.option_values is not MISSING:
+                # (Nothing to merge into: the values given.)
+                item["option_values"] = {
+                    name: value for name, value in v.option_values.items() if value is not None
+                }
             else:
                 values = dict(base["option_values"] or {}) if base is not None else {}
                 if v.option_values is not MISSING:
