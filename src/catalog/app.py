@@ -10,6 +10,10 @@ import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from catalog import models  # noqa: F401 - registers every table
 from catalog.analytics.ratings import router as ratings_router
@@ -66,7 +70,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         product_reads = await product_reads_for(settings, engine)
         app.state.product_reads = product_reads
         redis = (
-            Redis.from_url(settings.redis_url, socket_timeout=2.0, socket_connect_timeout=2.0)
+            Redis.from_url(
+                settings.redis_url,
+                socket_timeout=2.0,
+                socket_connect_timeout=2.0,
+                # A pooled connection that died with a Redis restart is replaced at once: one
+                # immediate retry on a fresh connection, no backoff (an outage fails fast).
+                retry=Retry(NoBackoff(), 1),
+                retry_on_error=[RedisConnectionError, RedisTimeoutError],
+            )
             if settings.redis_url
             else None
         )

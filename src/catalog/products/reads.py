@@ -427,6 +427,8 @@ _CONNECTION_ERRORS = (
     asyncpg.InterfaceError,
     asyncpg.exceptions.AdminShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
+    # What asyncpg reports when a connection is used whose server went away mid-protocol.
+    asyncpg.InternalClientError,
     ConnectionError,
     OSError,
     TimeoutError,
@@ -481,10 +483,17 @@ class PostgresProductReads:
         for attempt in (1, 2):
             try:
                 async with self._pool.acquire() as conn, metrics.read_query():
-                    return await read(conn)
+                    try:
+                        return await read(conn)
+                    except _CONNECTION_ERRORS:
+                        conn.terminate()  # never handed out again
+                        raise
             except _CONNECTION_ERRORS as exc:
                 if attempt == 2:
                     raise ServiceUnavailable("The database is unavailable; retry shortly") from exc
+                # The server restarted or ended the sessions: the pool's other idle
+                # connections are most likely dead too, so the retry opens a fresh one.
+                await self._pool.expire_connections()
         raise AssertionError("unreachable")
 
     async def product_body(

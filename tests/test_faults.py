@@ -1,0 +1,240 @@
+"""Fault injection (production profile): a Redis server of the test's own is stopped and
+started again while the app serves, and PostgreSQL terminates the app's connections.
+
+Reads keep working from the database while Redis is away (cache bypassed, a warning logged,
+readiness reporting Redis down, no stale answers), general rate limits fail open or closed as
+configured, and everything recovers by itself; terminated database connections are replaced
+without a restart and no request fails once they are.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from structlog.testing import capture_logs
+
+from catalog.app import create_app
+from catalog.config import Settings
+from catalog.kit.cache import RedisCache
+from catalog.models import Role
+from tests.conftest import PG_HOST, PG_PORT, PG_USER, Backend, make_account, make_client
+from tests.factories import API, create_product
+
+
+class RedisServer:
+    """A throw-away redis-server on a free loopback port, which tests stop and start."""
+
+    def __init__(self) -> None:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        binary = shutil.which("redis-server")
+        assert binary is not None
+        self.proc = subprocess.Popen(  # noqa: S603 - a fixed local binary
+            [
+                binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+            self.proc = None
+
+
+@pytest.fixture
+def redis_server(backend: Backend) -> Iterator[RedisServer]:
+    if backend.profile != "production":
+        pytest.skip("fault injection needs the production profile")
+    if shutil.which("redis-server") is None:
+        pytest.fail("redis-server is not installed")
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@asynccontextmanager
+async def running(settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def eventually(check: Any, within: float = 15.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        if await check():
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.1)
+
+
+async def listening(app: FastAPI) -> bool:
+    cache = app.state.cache
+    return isinstance(cache, RedisCache) and cache._listening
+
+
+async def rename_in_database(app: FastAPI, product_id: str, name: str) -> None:
+    async with app.state.engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE product SET name = :name WHERE id = :id"),
+            {"name": name, "id": product_id},
+        )
+
+
+async def test_redis_outage_and_recovery(
+    backend: Backend, app: FastAPI, redis_server: RedisServer
+) -> None:
+    settings = backend.settings.model_copy(
+        update={"cache_enabled": True, "redis_url": redis_server.url}
+    )
+    async with running(settings) as served:
+        await eventually(lambda: listening(served))
+        admin = await make_account(served, Role.admin)
+        async with make_client(served, admin.headers) as client, make_client(served) as anon:
+            product = await create_product(client, name="Before the outage")
+            path = f"{API}/products/{product['id']}"
+            assert (await anon.get(path)).json()["name"] == "Before the outage"
+            assert (await anon.get(path)).json()["name"] == "Before the outage"  # cached
+
+            redis_server.stop()
+            with capture_logs() as logs:
+                # Reads go to the database, and a change made meanwhile is seen at once.
+                await rename_in_database(served, product["id"], "During the outage")
+                for _ in range(3):
+                    r = await anon.get(path)
+                    assert r.status_code == 200
+                    assert r.json()["name"] == "During the outage"
+                listed = await anon.get(f"{API}/products")
+                assert listed.status_code == 200
+                assert [p["name"] for p in listed.json()["items"]] == ["During the outage"]
+            assert any(e["event"].startswith("cache_") for e in logs)
+            ready = await anon.get("/health/ready")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["redis"]["status"] == "down"
+
+            redis_server.start()
+            await eventually(lambda: listening(served))
+            ready = await anon.get("/health/ready")
+            assert ready.status_code == 200, ready.text
+            # The cache works again, and a write through the API invalidates it.
+            assert (await anon.get(path)).json()["name"] == "During the outage"
+            r = await client.patch(path, json={"name": "After the outage"})
+            assert r.status_code == 200, r.text
+            assert (await anon.get(path)).json()["name"] == "After the outage"
+            assert (await anon.get(path)).json()["name"] == "After the outage"
+
+
+@pytest.mark.parametrize("fail_open", [True, False])
+async def test_rate_limits_fail_open_or_closed(
+    backend: Backend, app: FastAPI, redis_server: RedisServer, fail_open: bool
+) -> None:
+    settings = backend.settings.model_copy(
+        update={
+            "redis_url": redis_server.url,
+            "rate_limit_fail_open": fail_open,
+            "rate_limit_anonymous": "1000/minute",
+        }
+    )
+    async with running(settings) as served, make_client(served) as anon:
+        assert (await anon.get(f"{API}/products")).status_code == 200
+        redis_server.stop()
+        # A worker admits what its current lease still holds; past it, the configured
+        # behaviour applies: 200 when failing open, 503 when failing closed.
+        statuses = [(await anon.get(f"{API}/products")).status_code for _ in range(60)]
+        if fail_open:
+            assert set(statuses) == {200}
+        else:
+            assert statuses[-1] == 503
+            assert set(statuses) <= {200, 503}
+        redis_server.start()
+
+        async def admitted() -> bool:
+            return (await anon.get(f"{API}/products")).status_code == 200
+
+        await eventually(admitted)
+
+
+async def _terminate_connections(database: str) -> int:
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+    try:
+        rows = await admin.fetch(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = $1 AND pid <> pg_backend_pid()",
+            database,
+        )
+    finally:
+        await admin.close()
+    return len(rows)
+
+
+async def test_terminated_database_connections_are_replaced(
+    backend: Backend, app: FastAPI, client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    if backend.profile != "production":
+        pytest.skip("needs PostgreSQL")
+    database = make_url(backend.settings.database_url).database
+    assert database is not None
+    products = [await create_product(client, name=f"Survivor {n}") for n in range(3)]
+
+    async def traffic() -> list[int]:
+        statuses: list[int] = []
+        for product in products:
+            statuses.append((await anon.get(f"{API}/products/{product['id']}")).status_code)
+            statuses.append((await anon.get(f"{API}/products", params={"limit": 2})).status_code)
+            statuses.append((await anon.get(f"{API}/search", params={"q": "survivor"})).status_code)
+            r = await client.patch(
+                f"{API}/products/{product['id']}", json={"description": "still here"}
+            )
+            statuses.append(r.status_code)
+        return statuses
+
+    assert set(await traffic()) == {200}
+    for _ in range(2):
+        assert await _terminate_connections(database) > 0
+        # Every pooled connection is dead now: reads retry on a fresh connection, the main
+        # pool replaces them on checkout; nothing answers 500.
+        assert set(await traffic()) == {200}
