@@ -107,7 +107,7 @@ def upgrade() -> None:
         sa.Column("user_id", sa.Uuid(), nullable=True),
         sa.Column("session_id", sa.String(length=64), nullable=True),
         sa.Column("created_at", UTCDateTime(timezone=True), nullable=False),
-        sa.Column("id", sa.Uuid(), nullable=False),
+        sa.Column("id", EVENT_ID, autoincrement=True, nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_product_view")),
     )
     op.create_index("ix_product_view_created_at", "product_view", ["created_at"])

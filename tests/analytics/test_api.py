@@ -92,7 +92,7 @@ async def data(app: FastAPI, client: httpx.AsyncClient) -> Data:
         await conn.execute(
             insert(ProductView),
             [
-                {"id": new_id(), "product_id": p, "created_at": t, "session_id": s, "user_id": u}
+                {"product_id": p, "created_at": t, "session_id": s, "user_id": u}
                 for p, t, s, u in views
             ],
         )

@@ -239,7 +239,7 @@ class TestRollup:
             await conn.execute(
                 insert(ProductView),
                 [
-                    {"id": new_id(), "product_id": p, "session_id": s, "created_at": at(day)}
+                    {"product_id": p, "session_id": s, "created_at": at(day)}
                     for p, day, s in view_rows
                 ],
             )
@@ -339,7 +339,6 @@ class TestRollup:
                     insert(ProductView),
                     [
                         {
-                            "id": new_id(),
                             "product_id": uuid.uuid4(),
                             "created_at": dt.datetime.now(dt.UTC) - dt.timedelta(days=3),
                         }

@@ -110,7 +110,6 @@ async def _catalog(app: FastAPI) -> str:
     now = dt.datetime.now(dt.UTC).replace(hour=0, minute=5)
     views = [
         {
-            "id": new_id(),
             "product_id": uuid.UUID(lamps[i % 2]["id"]),
             "session_id": f"s{i % 5}",
             "created_at": now - dt.timedelta(days=i % 7),

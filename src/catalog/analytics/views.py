@@ -50,7 +50,7 @@ def record_view(
     recorder.record(
         _TABLE,
         {
-            # No "id": the column's default (a UUIDv7) is made when the batch is written.
+            # No "id": the database numbers the rows.
             "product_id": product_id
             if isinstance(product_id, uuid.UUID)
             else uuid.UUID(product_id),

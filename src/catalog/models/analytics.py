@@ -27,12 +27,14 @@ from catalog.db import Base, IdMixin, TimestampMixin, UTCDateTime
 EventId = BigInteger().with_variant(Integer(), "sqlite")
 
 
-class ProductView(IdMixin, Base):
+class ProductView(Base):
     """One read of a product page (by id or slug), by a user or an anonymous session. No foreign
-    key: events outlive purged products and are written in batches."""
+    key: events outlive purged products and are written in batches. The database numbers the
+    rows: the busiest event table gets the smallest key, and no id is made per view."""
 
     __tablename__ = "product_view"
 
+    id: Mapped[int] = mapped_column(EventId, primary_key=True, autoincrement=True)
     product_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
     session_id: Mapped[str | None] = mapped_column(String(64))
