@@ -40,6 +40,7 @@ from catalog.products.schemas import (
     ProductOut,
     ProductReplace,
     ProductUpdate,
+    StockAdjustment,
     VariantCreate,
     VariantOut,
     VariantReplace,
@@ -370,6 +371,27 @@ async def update_variant(
     data: VariantUpdate,
 ) -> Response:
     return await _write_variant(request, session, principal, product_id, variant_id, data)
+
+
+@router.post(
+    "/{product_id}/variants/{variant_id}/stock-adjustments",
+    response_model=VariantOut,
+    responses=responses(401, 403, 404, 409, 422),
+)
+async def adjust_variant_stock(
+    session: SessionDep,
+    principal: CatalogWriterDep,
+    product_id: ProductId,
+    variant_id: VariantId,
+    data: StockAdjustment,
+) -> Response:
+    """Add to or take from a variant's stock atomically (`{"delta": -2}` for two units sold):
+    concurrent adjustments are never lost, and 409 when the stock would go below zero."""
+    product = await _manageable(session, principal, product_id)
+    variant = await service.adjust_stock(
+        session, product, service.find_variant(product, variant_id), data.delta
+    )
+    return json_response(dumps(service.serialize_variant(variant, product.currency)))
 
 
 @router.delete(

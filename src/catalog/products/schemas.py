@@ -115,6 +115,22 @@ class VariantUpdate(UpdateModel):
     option_values: OptionValues | None = None
 
 
+class StockAdjustment(InputModel):
+    """A relative change of a variant's stock, applied atomically (orders, returns, restocks):
+    concurrent adjustments never lose one another and never take the stock below zero."""
+
+    delta: Annotated[int, Field(ge=-1_000_000_000, le=1_000_000_000)] = Field(
+        description="Units to add (positive) or remove (negative); not zero"
+    )
+
+    @field_validator("delta")
+    @classmethod
+    def _not_zero(cls, value: int) -> int:
+        if value == 0:
+            raise ValueError("delta must not be zero")
+        return value
+
+
 class _ProductFields(InputModel):
     sku: Sku
     slug: ProductSlug | None = Field(default=None, description="Generated from the name if absent")

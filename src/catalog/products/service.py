@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import Select, select
+from sqlalchemy import update as sql_update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import joinedload, selectinload
 
@@ -54,6 +55,8 @@ class ProductSort(StrEnum):
 
 # `product.total_stock` is a 32-bit integer column.
 MAX_TOTAL_STOCK = 2**31 - 1
+# The most a variant holds (the API's `stock` limit).
+MAX_VARIANT_STOCK = 1_000_000_000
 
 _SORT_COLUMNS: dict[str, tuple[Any, type]] = {
     "created_at": (Product.created_at, dt.datetime),
@@ -594,6 +597,68 @@ async def update_variant(
     await session.flush()
     invalidate_product(session, product.id, product.slug)
     return variant
+
+
+async def adjust_stock(
+    session: AsyncSession, product: Product, variant: ProductVariant, delta: int
+) -> ProductVariant:
+    """Add `delta` to the variant's stock with conditional statements, so concurrent
+    adjustments (on any worker) serialise on the rows and none is lost; refused with 409 when
+    the stock would go below zero. The product row is updated first, in the order the ORM's
+    own writes take their locks (product, then variant), so the two never deadlock."""
+    now = utcnow()
+    changed = (
+        await session.execute(
+            sql_update(Product)
+            .where(
+                Product.id == product.id,
+                Product.total_stock + delta >= 0,
+                Product.total_stock + delta <= MAX_TOTAL_STOCK,
+            )
+            .values(
+                total_stock=Product.total_stock + delta,
+                version=Product.version + 1,
+                updated_at=now,
+            )
+            .returning(Product.id)
+            .execution_options(synchronize_session=False)
+        )
+    ).scalar_one_or_none()
+    stock = None
+    if changed is not None:
+        stock = (
+            await session.execute(
+                sql_update(ProductVariant)
+                .where(
+                    ProductVariant.id == variant.id,
+                    ProductVariant.stock + delta >= 0,
+                    ProductVariant.stock + delta <= MAX_VARIANT_STOCK,
+                )
+                .values(
+                    stock=ProductVariant.stock + delta,
+                    version=ProductVariant.version + 1,
+                    updated_at=now,
+                )
+                .returning(ProductVariant.stock)
+                .execution_options(synchronize_session=False)
+            )
+        ).scalar_one_or_none()
+    if stock is None:  # nothing is kept: the request's transaction is rolled back
+        available = (
+            await session.execute(
+                select(ProductVariant.stock).where(ProductVariant.id == variant.id)
+            )
+        ).scalar_one()
+        if available + delta < 0:
+            raise Conflict(f"Not enough stock: {available} available, {-delta} requested")
+        raise Unprocessable(
+            f"The stock would exceed {MAX_VARIANT_STOCK:,} units for the variant or "
+            f"{MAX_TOTAL_STOCK:,} for the product",
+            loc=["body", "delta"],
+        )
+    invalidate_product(session, product.id, product.slug)
+    refreshed = await load(session, product.id)
+    return find_variant(refreshed, variant.id)
 
 
 async def delete_variant(session: AsyncSession, product: Product, variant: ProductVariant) -> None:
