@@ -151,6 +151,30 @@ class TestSubsystems:
         assert sample("catalog_search_duration_seconds_count") == searches + 2
         assert sample("catalog_search_zero_results_total") == zero + 1
 
+    async def test_import_rows(self, backend: Backend, tmp_path: Path) -> None:
+        from catalog.app import create_app
+        from catalog.models import Role
+        from tests.conftest import _truncate, make_account
+        from tests.imports.conftest import import_settings
+        from tests.imports.helpers import run_import, to_csv
+
+        app = create_app(import_settings(backend, tmp_path))
+        async with app.router.lifespan_context(app):
+            try:
+                admin = await make_account(app, Role.admin)
+                before = sample("catalog_import_rows_total")
+                rows = [
+                    [f"M-{i}", "Lamp", "", "", "active", "", "", "USD", f"M-{i}-A", "9.00", 1]
+                    for i in range(7)
+                ]
+                rows.append(["M-BAD", "", "", "", "active", "", "", "USD", "M-BAD-A", "x", 1])
+                async with make_client(app, admin.headers) as c:
+                    job = await run_import(c, to_csv(rows))
+                assert job["status"] == "succeeded", job
+                assert sample("catalog_import_rows_total") == before + 8  # failed rows too
+            finally:
+                await _truncate(app.state.engine)
+
     async def test_query_latency_and_pools(
         self, backend: Backend, client: httpx.AsyncClient, anon: httpx.AsyncClient
     ) -> None:

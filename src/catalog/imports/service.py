@@ -53,6 +53,7 @@ from catalog.errors import CatalogError, Conflict, NotFound, Unprocessable
 from catalog.imports import formats
 from catalog.imports.checks import CheckedProduct, from_model, quick_product
 from catalog.imports.formats import MISSING, Format, Item, ProductIn, RowError
+from catalog.kit import metrics
 from catalog.kit.cache import Cache
 from catalog.kit.invalidation import BRANDS, CATEGORIES, PRODUCTS, REFS, SEARCH
 from catalog.kit.money import currency_exponent, format_money
@@ -1653,6 +1654,7 @@ class ImportRun:
                 names += [BRANDS, CATEGORIES]
             await self.cache.bump(*names)
         job.rows_done += batch.rows
+        metrics.import_rows(batch.rows)
         job.created += result.created
         job.updated += result.updated
         job.unchanged += result.unchanged
