@@ -175,6 +175,23 @@ class TestSubsystems:
             finally:
                 await _truncate(app.state.engine)
 
+    async def test_image_processing_time(self, client: httpx.AsyncClient) -> None:
+        from tests.media.images import jpeg, png
+
+        product = await create_product(client)
+        before = sample("catalog_image_processing_seconds_count")
+        before_sum = sample("catalog_image_processing_seconds_sum")
+        r = await client.post(
+            f"{API}/products/{product['id']}/images",
+            files=[
+                ("files", ("a.jpg", jpeg(400, 300), "image/jpeg")),
+                ("files", ("b.png", png(300, 300), "image/png")),
+            ],
+        )
+        assert r.status_code == 201, r.text
+        assert sample("catalog_image_processing_seconds_count") == before + 2
+        assert sample("catalog_image_processing_seconds_sum") > before_sum
+
     async def test_query_latency_and_pools(
         self, backend: Backend, client: httpx.AsyncClient, anon: httpx.AsyncClient
     ) -> None:
