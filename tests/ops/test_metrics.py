@@ -235,6 +235,22 @@ class TestSlowQueries:
         assert all(e["duration_ms"] >= 0 and e["statement"] for e in slow)
         assert not any("confidentialword" in repr(e) for e in slow)
 
+    async def test_product_reads_pool_too(self, backend: Backend) -> None:
+        settings = settings_for(backend, db_slow_query_ms=0.0001)
+        async with running_app(settings) as app:
+            admin = await _admin_headers(app)
+            async with make_client(app, admin) as c:
+                product = await create_product(c)
+            async with client_for(app) as anon:
+                with structlog.testing.capture_logs() as logs:
+                    r = await anon.get(f"{API}/products/{product['id']}")
+                    assert r.status_code == 200
+        slow = [e for e in logs if e["event"] == "slow_query"]
+        assert slow
+        assert not any(product["id"] in repr(e) for e in slow)
+        if backend.profile == "production":  # the asyncpg pool of the product reads
+            assert any("$1" in e["statement"] for e in slow)
+
     async def test_not_logged_under_the_threshold(self, backend: Backend) -> None:
         async with running_app(settings_for(backend)) as app, client_for(app) as c:
             with structlog.testing.capture_logs() as logs:

@@ -171,16 +171,32 @@ def image_processing() -> Iterator[None]:
 
 
 _reads_latency = DB_QUERY_LATENCY.labels("reads")
+# Seconds; set from `db_slow_query_ms` by `instrument_engine` (None: slow reads not logged).
+_slow_read_seconds: float | None = None
 
 
 @contextlib.asynccontextmanager
-async def read_query() -> AsyncIterator[None]:
-    """Times one statement of the asyncpg product reads."""
+async def read_query(statement: str = "") -> AsyncIterator[None]:
+    """Times one statement of the asyncpg product reads (outside SQLAlchemy, so not seen by
+    its events); logs it when slow, like the engine's statements."""
     start = time.perf_counter()
     try:
         yield
     finally:
-        _reads_latency.observe(time.perf_counter() - start)
+        elapsed = time.perf_counter() - start
+        _reads_latency.observe(elapsed)
+        if _slow_read_seconds is not None and elapsed >= _slow_read_seconds:
+            _slow(elapsed, statement, executemany=False)
+
+
+def _slow(elapsed: float, statement: str, *, executemany: bool) -> None:
+    DB_SLOW_QUERIES.inc()
+    log.warning(
+        "slow_query",
+        duration_ms=round(elapsed * 1000, 2),
+        statement=redact_statement(statement),
+        executemany=executemany,
+    )
 
 
 # --------------------------------------------------------------------------- HTTP requests
@@ -249,8 +265,10 @@ def redact_statement(statement: str) -> str:
 def instrument_engine(engine: AsyncEngine, slow_query_ms: float) -> None:
     """Times every statement of the SQLAlchemy engine; logs those over `slow_query_ms` (0: off)
     with their statement, literals and parameters left out."""
+    global _slow_read_seconds  # one threshold per process, like the setting
     latency = DB_QUERY_LATENCY.labels("orm")
     threshold = slow_query_ms / 1000 if slow_query_ms > 0 else None
+    _slow_read_seconds = threshold
     sync_engine = engine.sync_engine
 
     @event.listens_for(sync_engine, "before_cursor_execute")
@@ -269,13 +287,7 @@ def instrument_engine(engine: AsyncEngine, slow_query_ms: float) -> None:
         elapsed = time.perf_counter() - starts.pop()
         latency.observe(elapsed)
         if threshold is not None and elapsed >= threshold:
-            DB_SLOW_QUERIES.inc()
-            log.warning(
-                "slow_query",
-                duration_ms=round(elapsed * 1000, 2),
-                statement=redact_statement(statement),
-                executemany=executemany,
-            )
+            _slow(elapsed, statement, executemany=executemany)
 
     @event.listens_for(sync_engine, "handle_error")
     def _error(context: Any) -> None:

@@ -482,7 +482,7 @@ class PostgresProductReads:
             listener(sql, params)
         for attempt in (1, 2):
             try:
-                async with self._pool.acquire() as conn, metrics.read_query():
+                async with self._pool.acquire() as conn, metrics.read_query(sql):
                     try:
                         return await read(conn)
                     except _CONNECTION_ERRORS:
