@@ -1,7 +1,8 @@
 """Batched event recording off the request path.
 
 Requests append rows to an in-memory buffer (no I/O); a background task writes them with one
-multi-row INSERT per table every `interval` seconds or as soon as `max_batch` rows wait. The
+multi-row INSERT per table (a binary COPY on PostgreSQL where it gives the same rows) every
+`interval` seconds or as soon as `max_batch` rows wait. The
 lifespan flushes what is left on shutdown, so events are not lost when the server stops.
 """
 
@@ -13,8 +14,8 @@ from collections import defaultdict
 from typing import Any
 
 import structlog
-from sqlalchemy import Table, insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import JSON, Table, insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = structlog.get_logger(__name__)
 
@@ -66,7 +67,12 @@ class EventRecorder:
             count, self._pending = self._pending, 0
             try:
                 async with self._engine.begin() as conn:
+                    copy = conn.dialect.name == "postgresql"
                     for table, rows in batches.items():
+                        columns = _copy_columns(table, rows) if copy else None
+                        if columns is not None:
+                            await _copy(conn, table, columns, rows)
+                            continue
                         for start in range(0, len(rows), self._max_batch):
                             await conn.execute(insert(table), rows[start : start + self._max_batch])
             except Exception:
@@ -86,3 +92,31 @@ class EventRecorder:
             await self.flush()
         except Exception as exc:
             log.error("event_flush_on_shutdown_failed", error=str(exc), pending=self._pending)
+
+
+def _copy_columns(table: Table, rows: list[dict[str, Any]]) -> list[str] | None:
+    """The columns to COPY `rows` into `table` with, when COPY gives what INSERT would: every
+    row names the same columns, the others need no client-side default, and no value needs a
+    JSON codec. Otherwise None (INSERT)."""
+    columns = list(rows[0])
+    if any(len(row) != len(columns) or list(row) != columns for row in rows):
+        return None
+    for column in table.c:
+        if isinstance(column.type, JSON):
+            return None
+        if column.name not in columns and column.default is not None:
+            return None
+    return columns
+
+
+async def _copy(
+    conn: AsyncConnection, table: Table, columns: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """Binary COPY on the transaction's own connection: the busiest event tables (a row per
+    product view) cost a fraction of a multi-row INSERT's client-side work."""
+    await conn.exec_driver_sql("SELECT 1")  # the transaction has begun: COPY joins it
+    raw = await conn.get_raw_connection()
+    driver: Any = raw.driver_connection
+    await driver.copy_records_to_table(
+        table.name, records=[tuple(row[c] for c in columns) for row in rows], columns=columns
+    )
