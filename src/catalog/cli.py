@@ -309,6 +309,7 @@ def _multiprocess_metrics_dir() -> Path | None:
     of a previous run's files (then None)."""
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
+        Path(given).mkdir(parents=True, exist_ok=True)
         for stale in Path(given).glob("*.db"):
             stale.unlink(missing_ok=True)
         return None

@@ -269,6 +269,29 @@ class TestMultiProcess:
             "gauge_livesum_222.db",
         ]
 
+    def test_serve_prepares_the_directory(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from catalog.cli import _multiprocess_metrics_dir
+
+        given = tmp_path / "given"
+        monkeypatch.setenv(metrics.MULTIPROC_ENV, str(given))
+        assert _multiprocess_metrics_dir() is None  # the operator's directory: kept
+        assert given.is_dir()
+        (given / "counter_123.db").write_bytes(b"")  # a previous run's file
+        assert _multiprocess_metrics_dir() is None
+        assert list(given.iterdir()) == []
+        monkeypatch.delenv(metrics.MULTIPROC_ENV)
+        fresh = _multiprocess_metrics_dir()
+        try:
+            assert fresh is not None
+            assert fresh.is_dir()
+            assert os.environ[metrics.MULTIPROC_ENV] == str(fresh)
+        finally:
+            os.environ.pop(metrics.MULTIPROC_ENV, None)
+            if fresh is not None:
+                fresh.rmdir()
+
     def test_serve_with_two_workers_merges_their_metrics(self, tmp_path: Path) -> None:
         db = tmp_path / "catalog.db"
         url = f"sqlite+aiosqlite:///{db}"
