@@ -6,7 +6,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
 
-.PHONY: install run serve migrate seed test lint typecheck pytest format clean bench-load \
+.PHONY: install run serve migrate seed test lint typecheck pytest format clean bench-load audit \
 	bench bench-search bench-relevance bench-import bench-images
 
 install:  ## install uv if missing, then the locked dependencies
@@ -38,6 +38,9 @@ pytest: install
 	$(UV) run pytest --cov --cov-report=term
 
 test: lint typecheck pytest  ## lint, type-check and run the whole suite on both profiles
+
+audit: install  ## known vulnerabilities in the locked dependencies (pip-audit; docs/security.md)
+	$(UV) run python .ci/audit.py
 
 bench: bench-search bench-relevance  ## both benchmarks; pass options in SEARCH_ARGS= and RELEVANCE_ARGS=
 

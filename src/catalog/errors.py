@@ -203,6 +203,13 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):
+            # A JSON body that is not UTF-8 is as malformed as one with a syntax error (422).
+            return problem_response(
+                422,
+                detail="body: the JSON body is not valid UTF-8",
+                errors=[{"loc": ["body"], "msg": "JSON decode error", "type": "json_invalid"}],
+            )
         detail = exc.detail if isinstance(exc.detail, str) else None
         headers = dict(exc.headers) if exc.headers else None
         return problem_response(exc.status_code, detail=detail, headers=headers)

@@ -63,7 +63,8 @@ async def register(
 @auth_router.post(
     "/token",
     response_model=TokenPair,
-    responses=responses(401, 422, 429),
+    # 400: a form body that cannot be parsed (e.g. multipart without a boundary).
+    responses=responses(400, 401, 422, 429),
     dependencies=[Depends(auth_rate_limit)],
 )
 async def login(

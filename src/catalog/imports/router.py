@@ -75,7 +75,8 @@ async def _visible_job(session: SessionDep, principal: Principal, job_id: uuid.U
     "",
     status_code=202,
     response_model=ImportJobOut,
-    responses=responses(401, 403, 413, 422),
+    # 400: a multipart body that cannot be parsed (e.g. without a boundary).
+    responses=responses(400, 401, 403, 413, 422),
 )
 async def create_import(
     request: Request,
@@ -140,7 +141,7 @@ async def create_import(
     )
 
 
-@router.get("", response_model=list[ImportJobOut], responses=responses(401))
+@router.get("", response_model=list[ImportJobOut], responses=responses(401, 422))
 async def list_imports(
     request: Request,
     session: SessionDep,

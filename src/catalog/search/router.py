@@ -200,7 +200,7 @@ async def suggest(
     return json_response(await compute())
 
 
-@router.post("/click", status_code=202, responses=responses(422))
+@router.post("/click", status_code=202, response_class=Response, responses=responses(422))
 async def click(recorder: RecorderDep, principal: PrincipalDep, data: ClickIn) -> Response:
     """Record that a search result was opened (for click-through analytics)."""
     service.record_click(
