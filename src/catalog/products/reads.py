@@ -458,7 +458,8 @@ class PostgresProductReads:
     @classmethod
     async def connect(cls, settings: Settings) -> PostgresProductReads:
         url = make_url(settings.database_url).set(drivername="postgresql")
-        server_settings = {"application_name": "catalog-reads", "timezone": "UTC"}
+        # No JIT (see `catalog.db`): a list page's statement would be compiled on every run.
+        server_settings = {"application_name": "catalog-reads", "timezone": "UTC", "jit": "off"}
         if settings.db_statement_timeout_ms:
             server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
         pool = await asyncpg.create_pool(
