@@ -500,3 +500,31 @@ async def test_export_filters(client: httpx.AsyncClient, fmt: str) -> None:
     assert b"F1" not in r.content
     r = await client.get(f"{API}/exports/products", params={"format": "xml"})
     assert r.status_code == 422
+
+
+async def test_a_batch_the_database_refuses_is_written_product_by_product(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL writes a batch with COPY; when the database refuses it (a row written by
+    someone else meanwhile, say), each product is written on its own with an upsert."""
+    if app.state.engine.dialect.name != "postgresql":
+        pytest.skip("COPY is the PostgreSQL path")
+    from asyncpg.exceptions import UniqueViolationError
+
+    from catalog.imports import service
+
+    attempts: list[int] = []
+    copy_plans = service._copy_plans
+
+    async def refused_once(conn: Any, plans: list[service.Plan]) -> set[str]:
+        attempts.append(len(plans))
+        if len(attempts) == 1:
+            raise UniqueViolationError("duplicate key value violates unique constraint")
+        return await copy_plans(conn, plans)
+
+    monkeypatch.setattr(service, "_copy_plans", refused_once)
+    job = await run_import(client, to_csv([row("FB1", "FB1"), row("FB2", "FB2", "3.50")]))
+    assert job["counts"] == {"created": 2, "updated": 0, "unchanged": 0, "failed": 0}
+    assert attempts == [2]  # one refused COPY, then the products one by one
+    assert await count(app, Product) == 2
+    assert (await product_by_sku(client, "FB2"))["price_min"] == "3.50"
