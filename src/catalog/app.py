@@ -154,7 +154,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
 
     api = APIRouter(
-        prefix=API_PREFIX, dependencies=[Depends(rate_limit)], responses=responses(413, 429)
+        prefix=API_PREFIX,
+        dependencies=[Depends(rate_limit)],
+        # 401: credentials that are sent are checked on every route, public ones included.
+        responses=responses(401, 413, 429),
     )
     api.include_router(auth_router)
     api.include_router(users_router)

@@ -627,6 +627,15 @@ class TestMalformedRequests:
         method = world.app.openapi()["paths"][url]["post"]
         assert "400" in method["responses"]
 
+    @pytest.mark.parametrize(
+        "url", [f"{API}/products", f"{API}/brands", f"{API}/search?q=a", f"{API}/categories/tree"]
+    )
+    async def test_bad_credentials_on_a_public_read_are_401(self, world: World, url: str) -> None:
+        async with make_client(world.app, {"Authorization": "Bearer not-a-token"}) as c:
+            assert_unauthorized(await c.get(url))
+        path = url.split("?")[0]
+        assert "401" in world.app.openapi()["paths"][path]["get"]["responses"]
+
     async def test_click_is_answered_without_a_body(self, world: World) -> None:
         body = {"search_id": str(uuid.uuid4()), "product_id": str(uuid.uuid4()), "position": 1}
         r = await world["anonymous"].post(f"{API}/search/click", json=body)
@@ -685,7 +694,8 @@ class TestInventory:
                 assert {"413", "429"} <= codes, (method, path)
                 if op.get("parameters") or op.get("requestBody"):
                     assert PROBLEM in op["responses"]["422"]["content"], (method, path)
-                if calls & AUTHENTICATED_DEPENDENCIES:
-                    assert "401" in codes, (method, path)
+                # Credentials that are sent are checked everywhere (rate_limit needs the caller).
+                assert auth_deps.get_principal in calls, (method, path)
+                assert "401" in codes, (method, path)
                 if calls & (AUTHENTICATED_DEPENDENCIES - {auth_deps.authenticated}):
                     assert "403" in codes, (method, path)

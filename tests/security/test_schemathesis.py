@@ -1,8 +1,10 @@
 """Property-based tests of the whole API against its own OpenAPI schema (Schemathesis).
 
-Every operation of the schema is called in process, with generated requests, as an
-administrator, as a seller and anonymously. Each response must not be a server error, must have a
-status code the operation documents, and must match the documented content type and schema.
+Every operation of the schema is called in process with generated requests: boundary and invalid
+values as an administrator, random requests as an administrator, a seller, an anonymous caller
+and a caller with a forged token. Each response must not be a server error, must have a status
+code the operation documents, must match the documented media type, headers and schema, and an
+API error must be a problem (RFC 9457).
 
 The run is bounded and reproducible: a fixed seed, derandomized generation and a fixed number of
 examples per operation. Generated path identifiers are often replaced by the identifiers of real
@@ -16,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any, cast
 
 import httpx
+import jwt
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -51,7 +54,7 @@ FuzzCase = schemathesis.Case[Any]
 PROBLEM = "application/problem+json"
 SEED = 20231
 EXAMPLES = 6
-ROLES = ("admin", "seller", "anonymous")
+ROLES = ("admin", "seller", "anonymous", "forged")
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -182,6 +185,12 @@ fuzzing = _load_schema(["fuzzing"])
 def fuzz_app(fuzz_world: FuzzWorld) -> Iterator[FastAPI]:
     app = create_app(fuzz_world.settings)
     fuzz_world.tokens = {role: fuzz_world.accounts[role].token for role in ("admin", "seller")}
+    # A well-formed token signed with another key: refused (401) on every API route.
+    fuzz_world.tokens["forged"] = jwt.encode(
+        {"sub": str(fuzz_world.accounts["admin"].id), "role": "admin", "typ": "access"},
+        "another-key-that-is-long-enough-0123456789",
+        algorithm="HS256",
+    )
     try:
         yield app
     finally:
@@ -235,7 +244,8 @@ def _check(case: FuzzCase, world: FuzzWorld, app: FastAPI, roles: tuple[str, ...
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         response = case.call(headers=headers, app=app)
         case.validate_response(response, checks=[*CHECKS, problem_details], headers=headers)
-        if token and response.status_code == 401:
+        ended = case.path == f"{API}/auth/logout" and response.status_code == 204
+        if role in world.accounts and (ended or response.status_code == 401):
             # The call ended this session (logout, password change): log in again.
             world.tokens[role] = _login(app, world.accounts[role])
 
