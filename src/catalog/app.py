@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -9,6 +10,7 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.telemetry import TelemetryConfig
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         docs_url="/docs" if settings.docs_enabled else None,
         redoc_url=None,
         openapi_url="/openapi.json" if settings.docs_enabled else None,
+        telemetry=_telemetry(),
     )
     app.state.settings = settings
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
@@ -231,6 +234,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(RequestContextMiddleware)
     return app
+
+
+def _telemetry() -> TelemetryConfig:
+    """FastAPI's OpenTelemetry spans only where OpenTelemetry is set up (its standard
+    `OTEL_*` exporter settings); otherwise off, so no request pays for checking the global
+    tracer and meter providers. Metrics are Prometheus' (`/metrics`), logs our JSON lines."""
+    configured = any(
+        os.environ.get(name)
+        for name in (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+            "OTEL_TRACES_EXPORTER",
+        )
+    )
+    return {"tracing": configured, "metrics": False, "logs": False}
 
 
 def app_from_env() -> FastAPI:
