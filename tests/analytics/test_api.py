@@ -275,6 +275,19 @@ class TestSearchTrends:
             {"day": day(0).isoformat(), "searches": 2, "zero_results": 0, "clicks": 2},
         ]
 
+    async def test_a_period_in_the_past(self, client: httpx.AsyncClient) -> None:
+        r = await client.get(f"{A}/search", params={"from": iso(13), "to": iso(7)})
+        body = r.json()
+        assert [(q["query"], q["searches"]) for q in body["top_queries"]] == [
+            ("chair", 2),
+            ("lamp", 1),
+        ]
+        assert body["zero_result_queries"] == []
+        assert [(v["day"], v["searches"]) for v in body["volume"]] == [
+            (iso(12), 2),
+            (iso(10), 1),
+        ]
+
     async def test_a_shorter_period(self, client: httpx.AsyncClient) -> None:
         r = await client.get(f"{A}/search", params={"from": iso(1), "to": iso(1)})
         body = r.json()

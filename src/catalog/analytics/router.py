@@ -93,18 +93,14 @@ async def search_trends(
     end: To = None,
     limit: Limit = 10,
 ) -> Response:
-    """Top queries, rising queries, zero-result queries and search volume per day. Top and
-    zero-result queries and volume are those of `/search/analytics/*` over the days up to
-    today that the period spans."""
+    """Top queries, rising queries, zero-result queries and search volume per day over the
+    period (the figures of `/search/analytics/*`, for exactly these days)."""
     period = period_of(start, end)
-    days = (utcnow().date() - period.start).days + 1
-    top = [q for q in await search.top_queries(session, days=days, limit=limit) if q["searches"]]
-    zero = await search.zero_result_queries(session, days=days, limit=limit)
-    volume = [
-        v
-        for v in await search.volume(session, days=days)
-        if period.start.isoformat() <= v["day"] <= period.end.isoformat()
-    ]
+    window = (period.low, period.high)
+    days = len(period.days())
+    top = await search.top_queries(session, days=days, limit=limit, period=window)
+    zero = await search.zero_result_queries(session, days=days, limit=limit, period=window)
+    volume = await search.volume(session, days=days, period=window)
     rising = await service.rising_queries(session, period, limit=limit)
     body = {
         "from": period.start,

@@ -6,7 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
-from sqlalchemy import String, func, select
+from sqlalchemy import String, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from catalog.analytics.recorder import EventRecorder
@@ -228,7 +228,19 @@ def _since(days: int) -> dt.datetime:
     return utcnow() - dt.timedelta(days=days)
 
 
-async def top_queries(session: AsyncSession, *, days: int, limit: int) -> list[dict[str, Any]]:
+Window = tuple[dt.datetime, dt.datetime]
+
+
+def _window(column: Any, days: int, period: Window | None) -> Any:
+    """The last `days` days, or exactly `period` (start included, end excluded) when given."""
+    if period is None:
+        return column >= _since(days)
+    return and_(column >= period[0], column < period[1])
+
+
+async def top_queries(
+    session: AsyncSession, *, days: int, limit: int, period: Window | None = None
+) -> list[dict[str, Any]]:
     clicks = (
         select(SearchClick.search_id, func.count().label("c"))
         .group_by(SearchClick.search_id)
@@ -242,7 +254,10 @@ async def top_queries(session: AsyncSession, *, days: int, limit: int) -> list[d
             func.count().filter(SearchEvent.result_count == 0).label("zero"),
         )
         .outerjoin(clicks, clicks.c.search_id == SearchEvent.id)
-        .where(SearchEvent.created_at >= _since(days), SearchEvent.query != "")
+        .where(
+            _window(SearchEvent.created_at, days, period),
+            SearchEvent.query != "",
+        )
         .group_by(SearchEvent.query)
         .order_by(func.count().desc(), SearchEvent.query)
         .limit(limit)
@@ -262,12 +277,12 @@ async def top_queries(session: AsyncSession, *, days: int, limit: int) -> list[d
 
 
 async def zero_result_queries(
-    session: AsyncSession, *, days: int, limit: int
+    session: AsyncSession, *, days: int, limit: int, period: Window | None = None
 ) -> list[dict[str, Any]]:
     stmt = (
         select(SearchEvent.query, func.count().label("searches"))
         .where(
-            SearchEvent.created_at >= _since(days),
+            _window(SearchEvent.created_at, days, period),
             SearchEvent.result_count == 0,
             SearchEvent.query != "",
         )
@@ -301,7 +316,9 @@ def _utc_day(session: AsyncSession, column: Any) -> Any:
     return func.date(column, type_=String)  # SQLite stores naive UTC 'YYYY-MM-DD HH:MM:SS'
 
 
-async def volume(session: AsyncSession, *, days: int) -> list[dict[str, Any]]:
+async def volume(
+    session: AsyncSession, *, days: int, period: Window | None = None
+) -> list[dict[str, Any]]:
     day = _utc_day(session, SearchEvent.created_at)
     searches = (
         select(
@@ -309,13 +326,13 @@ async def volume(session: AsyncSession, *, days: int) -> list[dict[str, Any]]:
             func.count().label("searches"),
             func.count().filter(SearchEvent.result_count == 0).label("zero"),
         )
-        .where(SearchEvent.created_at >= _since(days))
+        .where(_window(SearchEvent.created_at, days, period))
         .group_by(day)
     )
     click_day = _utc_day(session, SearchClick.created_at)
     clicks = (
         select(click_day.label("day"), func.count().label("clicks"))
-        .where(SearchClick.created_at >= _since(days))
+        .where(_window(SearchClick.created_at, days, period))
         .group_by(click_day)
     )
     by_day: dict[str, dict[str, Any]] = {}
