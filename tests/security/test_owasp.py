@@ -139,6 +139,7 @@ BOLA_CALLS: list[tuple[str, str, Callable[[Owned], str], Any]] = [
     ),
     ("variant-patch", "PATCH", lambda o: o.variant_url, {"stock": 0}),
     ("variant-delete", "DELETE", lambda o: o.variant_url, None),
+    ("stock-adjustment", "POST", lambda o: f"{o.variant_url}/stock-adjustments", {"delta": -1}),
     ("images-list", "GET", lambda o: f"{o.url}/images", None),
     ("image-upload", "POST", lambda o: f"{o.url}/images", "image"),
     ("image-get", "GET", lambda o: f"{API}/images/{o.image_id}", None),
@@ -194,6 +195,30 @@ class TestObjectLevelAuthorisation:
             r = await b.request(method, url(o), json=body)
         assert "not found" in assert_problem(r, 404)["detail"].lower(), (name, r.text)
         assert await state_of(world, o) == before
+
+    def test_every_object_route_is_covered(self, world: World) -> None:
+        """Each route that addresses a product, variant, image, import job or API key by its
+        identifier is in BOLA_CALLS: a new object route fails here until it is added."""
+        placeholders = Owned(
+            {"id": "{product_id}", "variants": [{"id": "{variant_id}"}]},
+            "{image_id}",
+            "{job_id}",
+            "{key_id}",
+        )
+        covered = {(method, url(placeholders)) for _, method, url, _ in BOLA_CALLS}
+        params = ("{product_id}", "{variant_id}", "{image_id}", "{job_id}", "{key_id}")
+        # Not owned objects: buyers rate any active product (a rating is the buyer's own, see
+        # test_a_rating_belongs_to_its_buyer); administrator routes are refused to sellers.
+        exempt = {("POST", f"{API}/products/{{product_id}}/ratings"), *admin_routes(world.app)}
+        served = {
+            (method, route.path)
+            for route in iter_route_contexts(world.app.routes)
+            if route.path is not None and any(p in route.path for p in params)
+            for method in route.methods or ()
+            if method != "HEAD"
+        }
+        assert served - exempt - covered == set()
+        assert covered <= served
 
     async def test_lists_and_exports_show_only_ones_own(self, world: World) -> None:
         o = await seller_a_objects(world)
