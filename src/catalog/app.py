@@ -237,18 +237,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 
 def _telemetry() -> TelemetryConfig:
-    """FastAPI's OpenTelemetry spans only where OpenTelemetry is set up (its standard
-    `OTEL_*` exporter settings); otherwise off, so no request pays for checking the global
-    tracer and meter providers. Metrics are Prometheus' (`/metrics`), logs our JSON lines."""
+    """OpenTelemetry tracing when its standard settings are present: with
+    `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) FastAPI exports a
+    span per request over OTLP/HTTP. Without them it is off, so no request pays for checking the
+    global tracer and meter providers. Metrics are Prometheus' (`/metrics`), logs our JSON lines."""
     configured = any(
         os.environ.get(name)
-        for name in (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
-            "OTEL_TRACES_EXPORTER",
-        )
+        for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")
     )
-    return {"tracing": configured, "metrics": False, "logs": False}
+    return {
+        "tracing": configured,
+        "metrics": False,
+        "logs": False,
+        "auto_configure": configured,
+    }
 
 
 def app_from_env() -> FastAPI:
