@@ -175,8 +175,8 @@ def _load_schema(phases: list[str]) -> schemathesis.BaseSchema:
 
 SCHEMA_APP = create_app(make_settings(database_url="sqlite+aiosqlite:///:memory:"))
 OPENAPI = SCHEMA_APP.openapi()
-# Boundary and invalid values of every parameter and body field, derived from the schema.
-coverage = _load_schema(["coverage"])
+# The schema's examples, then boundary and invalid values of every parameter and body field.
+coverage = _load_schema(["examples", "coverage"])
 # Random requests from the schema, a fixed number per operation.
 fuzzing = _load_schema(["fuzzing"])
 

@@ -3,9 +3,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
-from typing import Annotated, Any, Self
+from typing import Annotated, Any, Self, cast
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+from pydantic.config import JsonValue
 
 from catalog.kit.money import is_currency
 from catalog.kit.schemas import Description, InputModel, OutputModel, UpdateModel
@@ -146,8 +154,49 @@ class _ProductFields(InputModel):
     _distinct_options = field_validator("options")(_distinct_option_names)
 
 
+def _json(examples: list[dict[str, Any]]) -> list[JsonValue]:
+    return cast("list[JsonValue]", examples)
+
+
+# Request examples in the OpenAPI document (and the bodies Schemathesis starts from).
+PRODUCT_EXAMPLES: list[dict[str, Any]] = [
+    {
+        "sku": "CHAIR-OAK-01",
+        "name": "Oak chair",
+        "currency": "EUR",
+        "price": "129.00",
+        "stock": 12,
+        "status": "active",
+    },
+    {
+        "sku": "TEE-ORGANIC",
+        "name": "Organic cotton tee",
+        "currency": "EUR",
+        "status": "active",
+        "attributes": {"material": "cotton"},
+        "options": [{"name": "size", "values": ["S", "M"]}],
+        "variants": [
+            {
+                "sku": "TEE-ORGANIC-S",
+                "price": "19.99",
+                "stock": 5,
+                "option_values": {"size": "S"},
+            },
+            {
+                "sku": "TEE-ORGANIC-M",
+                "price": "19.99",
+                "stock": 0,
+                "option_values": {"size": "M"},
+            },
+        ],
+    },
+]
+
+
 class ProductCreate(_ProductFields):
     """Either `price` (and `stock`) for a simple product with one default variant, or `variants`."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": _json(PRODUCT_EXAMPLES)})
 
     price: Price | None = None
     stock: Stock | None = None
@@ -169,6 +218,12 @@ class ProductCreate(_ProductFields):
 class ProductReplace(ProductCreate):
     """Full replacement. With `variants`, the variant set is replaced (matched by SKU); with
     `price`/`stock`, the product must have a single variant."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": _json([e | {"slug": e["sku"].lower()} for e in PRODUCT_EXAMPLES])
+        }
+    )
 
     slug: ProductSlug
 
