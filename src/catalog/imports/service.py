@@ -365,7 +365,8 @@ class Current:
     slugs: dict[str, str] = field(default_factory=dict)  # slug -> product SKU
 
 
-PRODUCT_READ = (
+# The product columns an import reads and writes.
+_PRODUCT_FIELDS = (
     "id",
     "sku",
     "slug",
@@ -381,9 +382,8 @@ PRODUCT_READ = (
     "price_min",
     "price_max",
     "total_stock",
-    "deleted_at",
-    "version",
 )
+PRODUCT_READ = (*_PRODUCT_FIELDS, "deleted_at", "version")
 VARIANT_READ = ("id", "product_id", "sku", "price", "stock", "option_values", "position")
 
 # (The statements are made of the constant column names above; values are parameters.)
@@ -1157,21 +1157,7 @@ async def _upsert_plans(conn: AsyncConnection, plans: list[Plan]) -> set[str]:
 
 
 PRODUCT_COPY = (
-    "id",
-    "sku",
-    "slug",
-    "name",
-    "description",
-    "status",
-    "brand_id",
-    "category_id",
-    "owner_id",
-    "attributes",
-    "options",
-    "currency",
-    "price_min",
-    "price_max",
-    "total_stock",
+    *_PRODUCT_FIELDS,
     "rating_avg",
     "rating_count",
     "popularity",
@@ -1180,18 +1166,7 @@ PRODUCT_COPY = (
     "updated_at",
     "version",
 )
-VARIANT_COPY = (
-    "id",
-    "product_id",
-    "sku",
-    "price",
-    "stock",
-    "option_values",
-    "position",
-    "created_at",
-    "updated_at",
-    "version",
-)
+VARIANT_COPY = (*VARIANT_READ, "created_at", "updated_at", "version")
 _JSON_COLUMNS = frozenset({"attributes", "options", "option_values"})
 
 # Changed products and variants: one UPDATE each per batch over arrays of the new values. As
