@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import uuid
+from decimal import Decimal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -228,3 +229,70 @@ async def test_a_stopping_worker_hands_its_job_back(
     assert job["status"] == "succeeded"
     assert job["attempts"] == 1
     assert await counts(app) == (PRODUCTS, 2 * PRODUCTS)
+
+
+def overlapping_file(first: int, last: int, label: str, price: str, *, reverse: bool) -> bytes:
+    """Products W<first>..W<last> of 2 variants each, named and priced after `label`."""
+    numbers = range(first, last + 1)
+    rows = [
+        [f"W{i:02d}", f"{label} product {i}", "", "", "active", "", "", "USD",
+         f"W{i:02d}-{size}", price, stock, size]
+        for i in (reversed(numbers) if reverse else numbers)
+        for size, stock in (("S", "3"), ("M", "4"))
+    ]  # fmt: skip
+    return to_csv(rows, header=[*HEADER, "option:size"])
+
+
+async def test_concurrent_imports_of_overlapping_skus_end_consistent(
+    app: FastAPI, client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    """Two workers import two files at once that share half their SKUs, one in the reverse
+    order of the other (their batches lock the shared rows in opposite orders): both jobs
+    succeed, every SKU exists once, each shared product is wholly one file's version (name,
+    prices and stock of the same file, aggregates matching its variants), and the search index
+    and the cache agree with the database."""
+    first = await upload(client, overlapping_file(0, 19, "Alpha", "10.00", reverse=False))
+    second = await upload(client, overlapping_file(10, 29, "Beta", "20.00", reverse=True))
+    ids = [first.json()["id"], second.json()["id"]]
+    # Cached reads of the catalog before: the imports must invalidate them.
+    for _ in range(2):
+        assert (await anon.get(f"{API}/products", params={"limit": 100})).json()["items"] == []
+        r = await anon.get(f"{API}/search", params={"q": "beta"})
+        assert r.json()["total"] == 0
+
+    await asyncio.gather(worker(app, "a").run_once(), worker(app, "b").run_once())
+    jobs = [await wait_for(client, job_id) for job_id in ids]
+    assert [j["status"] for j in jobs] == ["succeeded", "succeeded"], jobs
+    assert [j["counts"]["failed"] for j in jobs] == [0, 0]
+    # 60 distinct variant SKUs, each created by exactly one of the jobs; the shared ones were
+    # updated (or found unchanged) by the other.
+    assert sum(j["counts"]["created"] for j in jobs) == 60
+    assert sum(j["counts"]["created"] + j["counts"]["updated"] + j["counts"]["unchanged"]
+               for j in jobs) == 80  # fmt: skip
+    assert await counts(app) == (30, 60)
+
+    async with app.state.sessionmaker() as session:
+        products = (await session.execute(select(Product))).scalars().all()
+        variants = (await session.execute(select(ProductVariant))).scalars().all()
+    by_product: dict[uuid.UUID, list[ProductVariant]] = {}
+    for v in variants:
+        by_product.setdefault(v.product_id, []).append(v)
+    for product in products:
+        own = by_product[product.id]
+        assert sorted(v.sku for v in own) == [f"{product.sku}-M", f"{product.sku}-S"]
+        n = int(product.sku[1:])
+        label = product.name.split()[0]
+        assert label in ({"Alpha"} if n < 10 else {"Beta"} if n > 19 else {"Alpha", "Beta"})
+        price = {"Alpha": Decimal("10.00"), "Beta": Decimal("20.00")}[label]
+        assert {v.price for v in own} == {price}, (product.sku, label)
+        assert product.total_stock == sum(v.stock for v in own) == 7
+        assert product.price_min == product.price_max == price
+
+    # Search and the (previously cached) list see the final state.
+    r = await anon.get(f"{API}/search", params={"q": "beta", "page_size": 100})
+    assert r.status_code == 200, r.text
+    beta = {p.sku for p in products if p.name.startswith("Beta")}
+    assert {item["sku"] for item in r.json()["items"]} == beta
+    assert r.json()["total"] == len(beta)
+    listed = (await anon.get(f"{API}/products", params={"limit": 100})).json()["items"]
+    assert {(p["sku"], p["name"]) for p in listed} == {(p.sku, p.name) for p in products}

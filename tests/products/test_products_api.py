@@ -13,6 +13,10 @@ import pytest
 from tests.conftest import QueryCounter
 from tests.factories import API, create_brand, create_category, create_product, unique
 
+# A product id for hand-made cursors: fixed, so the parametrised test ids are the same in every
+# process (pytest-xdist collects in each worker).
+FIXED_CURSOR_ID = "3f2b9c1e-7a4d-4e8b-9c6f-1d2e3f4a5b6c"
+
 SIZES = [{"name": "size", "values": ["S", "M", "L"]}]
 SIZES_COLORS = [
     {"name": "size", "values": ["S", "M", "L"]},
@@ -757,27 +761,27 @@ class TestListProducts:
     @pytest.mark.parametrize(
         ("sort", "cursor"),
         [
-            ("price", make_cursor("price", "sNaN", str(uuid.uuid4()))),
-            ("price", make_cursor("price", "NaN", str(uuid.uuid4()))),
-            ("price", make_cursor("price", "Infinity", str(uuid.uuid4()))),
-            ("price", make_cursor("price", "1E+999999", str(uuid.uuid4()))),
-            ("price", make_cursor("price", "1E-999999", str(uuid.uuid4()))),
-            ("price", make_cursor("price", "abc", str(uuid.uuid4()))),
-            ("price", make_cursor("price", None, str(uuid.uuid4()))),
-            ("-created_at", make_cursor("-created_at", "yesterday", str(uuid.uuid4()))),
+            ("price", make_cursor("price", "sNaN", FIXED_CURSOR_ID)),
+            ("price", make_cursor("price", "NaN", FIXED_CURSOR_ID)),
+            ("price", make_cursor("price", "Infinity", FIXED_CURSOR_ID)),
+            ("price", make_cursor("price", "1E+999999", FIXED_CURSOR_ID)),
+            ("price", make_cursor("price", "1E-999999", FIXED_CURSOR_ID)),
+            ("price", make_cursor("price", "abc", FIXED_CURSOR_ID)),
+            ("price", make_cursor("price", None, FIXED_CURSOR_ID)),
+            ("-created_at", make_cursor("-created_at", "yesterday", FIXED_CURSOR_ID)),
             (
                 "-created_at",
-                make_cursor("-created_at", "0001-01-01T00:00:00+14:00", str(uuid.uuid4())),
+                make_cursor("-created_at", "0001-01-01T00:00:00+14:00", FIXED_CURSOR_ID),
             ),
             (
                 "created_at",
-                make_cursor("created_at", "9999-12-31T23:59:59-10:00", str(uuid.uuid4())),
+                make_cursor("created_at", "9999-12-31T23:59:59-10:00", FIXED_CURSOR_ID),
             ),
-            ("name", make_cursor("name", 5, str(uuid.uuid4()))),
-            ("name", make_cursor("name", "a\x00", str(uuid.uuid4()))),
+            ("name", make_cursor("name", 5, FIXED_CURSOR_ID)),
+            ("name", make_cursor("name", "a\x00", FIXED_CURSOR_ID)),
             ("name", make_cursor("name", "a", "not-a-uuid")),
             ("name", make_cursor("name", "a")),
-            ("name", make_cursor("name", "a", str(uuid.uuid4()), "extra")),
+            ("name", make_cursor("name", "a", FIXED_CURSOR_ID, "extra")),
             ("name", base64.urlsafe_b64encode(b'{"a": 1}').decode()),
             ("name", base64.urlsafe_b64encode(b"\xff\xfe").decode()),
         ],

@@ -405,6 +405,26 @@ NO_JIT = "SET LOCAL jit = off"
 # last batches committed, but only whole (the job's progress is in the same transactions),
 # and the job resumes after the last one kept. The job's end (`_finish`) waits as usual, so
 # an import reported finished is on disk.
+# The write transactions of import batches take turns: each one first takes a transaction-scoped
+# advisory lock, then reads what the database holds, so concurrent imports of overlapping files
+# never plan from a state the other is changing (a batch planned ahead of its transaction, by
+# the pipelining, and overtaken meanwhile is planned again under the lock). One lock rather
+# than one per SKU: a batch holds thousands of SKUs, more than PostgreSQL's shared lock table
+# is sized for, and the batches of one import run one after the other anyway. The first key
+# separates it from any other advisory lock.
+_IMPORT_LOCK = (0x1CA7, 1)
+
+
+async def lock_batch(conn: AsyncConnection, job_id: uuid.UUID) -> None:
+    """Keep other imports' batches out until this transaction ends. SQLite: a first write
+    takes the database's write lock (writers take turns for the whole transaction), so what
+    the batch reads next stays as read."""
+    if conn.dialect.name == "postgresql":
+        await conn.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK[0], _IMPORT_LOCK[1])))
+        return
+    await conn.execute(update(JOB).where(JOB.c.id == job_id).values(id=JOB.c.id))
+
+
 BATCH_SETTINGS = (
     "SELECT set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)"
 )
@@ -1098,7 +1118,13 @@ def _product_upsert(conn: AsyncConnection) -> Any:
         },
         # Optimistic concurrency, as in the API: a product changed since it was read is left
         # alone (its rows fail and can be imported again).
-        where=and_(PRODUCT.c.version == excluded.version, PRODUCT.c.deleted_at.is_(None)),
+        # The row planned against: a product planned as new that someone else created
+        # meanwhile (another id) is left alone too, and planned again (`ImportRun._write`).
+        where=and_(
+            PRODUCT.c.id == excluded.id,
+            PRODUCT.c.version == excluded.version,
+            PRODUCT.c.deleted_at.is_(None),
+        ),
     ).returning(PRODUCT.c.id, PRODUCT.c.sku)
 
 
@@ -1585,12 +1611,14 @@ class ImportRun:
                 trans = await conn.begin()
                 if conn.dialect.name == "postgresql":
                     await conn.execute(text(BATCH_SETTINGS))
+                if not job.dry_run:
+                    await lock_batch(conn, self.job_id)
                 if batch.plans is None:
                     current = await read_current(conn, batch.products)
                     await self._plan(batch, current, planner)
                 plans = batch.plans or []
                 if not job.dry_run:
-                    await self._write(conn, plans, batch.references, result)
+                    await self._write(conn, plans, batch.references, result, planner)
                 else:
                     for plan in plans:
                         result.add_outcomes(plan.row_outcomes.values())
@@ -1647,6 +1675,7 @@ class ImportRun:
         plans: list[Plan],
         refs: NewReferences,
         result: BatchResult,
+        planner: Planner,
     ) -> None:
         if not any(p.product_row is not None for p in plans) and not refs:
             for plan in plans:
@@ -1661,16 +1690,25 @@ class ImportRun:
             # checks let through: find the product(s) concerned, one savepoint each.
             log.info("import_batch_retry_per_product", job_id=str(self.job_id), error=str(exc))
             await refs.write(conn)
-            skipped = set()
-            for plan in plans:
-                try:
-                    async with conn.begin_nested():
-                        skipped |= await _upsert_plans(conn, [plan])
-                except (IntegrityError, DBAPIError, ConcurrentChange) as inner:
-                    result.fail(
-                        plan.source, [RowError(plan.source.row, None, _db_message(inner), None)]
-                    )
-                    plan.row_outcomes = {}
+            skipped = await self._one_by_one(conn, plans, result)
+        if skipped:
+            # Planned from a state another writer changed before this transaction took its
+            # locks (a concurrent import of the same SKUs): plan those products again from
+            # what is committed now, which the locks keep as it is, and write them.
+            log.info("import_batch_replan", job_id=str(self.job_id), products=len(skipped))
+            again = [p for p in plans if p.source.sku in skipped]
+            plans = [p for p in plans if p.source.sku not in skipped]
+            current = await read_current(conn, [p.source for p in again])
+            now = utcnow()
+            replanned = []
+            for plan in again:
+                outcome = planner.plan(plan.source, current, now)
+                if isinstance(outcome, Plan):
+                    replanned.append(outcome)
+                else:
+                    result.fail(plan.source, outcome)
+            skipped = await self._one_by_one(conn, replanned, result)
+            plans += replanned
         for plan in plans:
             if plan.source.sku in skipped:
                 result.fail(
@@ -1686,11 +1724,32 @@ class ImportRun:
                     ],
                 )
                 continue
+            if not plan.row_outcomes:
+                continue  # failed in `_one_by_one`
             result.add_outcomes(plan.row_outcomes.values())
             if plan.product_row is not None:
                 result.wrote = True
         if refs:
             result.wrote = True
+
+    async def _one_by_one(
+        self, conn: AsyncConnection, plans: list[Plan], result: BatchResult
+    ) -> set[str]:
+        """Write each plan in a savepoint of its own: a product the database refuses fails
+        alone. Returns the product SKUs someone else changed meanwhile (left alone)."""
+        skipped: set[str] = set()
+        for plan in plans:
+            try:
+                async with conn.begin_nested():
+                    skipped |= await _upsert_plans(conn, [plan])
+            except ConcurrentChange:
+                skipped.add(plan.source.sku)
+            except (IntegrityError, DBAPIError) as inner:
+                result.fail(
+                    plan.source, [RowError(plan.source.row, None, _db_message(inner), None)]
+                )
+                plan.row_outcomes = {}
+        return skipped
 
 
 def _db_message(exc: BaseException) -> str:

@@ -84,7 +84,9 @@ async def _manageable(
     *,
     include_deleted: bool = False,
 ) -> Product:
-    product = await service.load(session, product_id, include_deleted=include_deleted)
+    product = await service.load(
+        session, product_id, include_deleted=include_deleted, for_update=True
+    )
     policy.ensure_can_manage_product(principal, product, service.ProductNotFound(product_id))
     return product
 

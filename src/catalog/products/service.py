@@ -87,13 +87,24 @@ def _with_relations(stmt: Select[Product]) -> Select[Product]:
 
 
 async def load(
-    session: AsyncSession, product_id: uuid.UUID, *, include_deleted: bool = False
+    session: AsyncSession,
+    product_id: uuid.UUID,
+    *,
+    include_deleted: bool = False,
+    for_update: bool = False,
 ) -> Product:
     """The product with its brand, category and variants as stored, also after a write in this
-    session (a changed `brand_id` must not leave the previous `brand` loaded)."""
+    session (a changed `brand_id` must not leave the previous `brand` loaded).
+
+    `for_update` locks the product row until the transaction ends (PostgreSQL): writers of one
+    product take turns, so a write without `If-Match` never fails because another one (a stock
+    adjustment, say) changed the version between this read and its flush, and a write with
+    `If-Match` compares against the version no one else can change any more."""
     stmt = _with_relations(select(Product).where(Product.id == product_id)).execution_options(
         populate_existing=True
     )
+    if for_update:
+        stmt = stmt.with_for_update(of=Product)
     if not include_deleted:
         stmt = stmt.where(Product.deleted_at.is_(None))
     product = (await session.execute(stmt)).unique().scalar_one_or_none()
