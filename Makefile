@@ -34,8 +34,8 @@ lint: install
 typecheck: install
 	$(UV) run mypy
 
-pytest: install
-	$(UV) run pytest --cov --cov-report=term
+pytest: install  ## two test processes (pytest-xdist): each has its own databases and Redis prefix
+	$(UV) run pytest -n 2 --cov --cov-report=term
 
 test: lint typecheck pytest  ## lint, type-check and run the whole suite on both profiles
 

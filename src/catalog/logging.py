@@ -48,7 +48,10 @@ def configure_logging(level: str = "INFO", *, json: bool = True) -> None:
     structlog.configure(
         processors=[*processors, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stdout),
+        # One write() per line, newline included (print() makes two when stdout is unbuffered,
+        # PYTHONUNBUFFERED): the workers of `serve --workers N` share stdout, and a line of one
+        # must never land inside a line of another.
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stdout),
         cache_logger_on_first_use=True,
     )
     # Standard-library loggers (uvicorn, sqlalchemy, alembic) go through the same renderer.
