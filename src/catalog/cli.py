@@ -8,12 +8,14 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
-from alembic.config import Config
 
 from catalog.config import Settings
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 cli = typer.Typer(no_args_is_help=True, add_completion=False, help="Product catalog service")
 
@@ -21,6 +23,9 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def alembic_config(database_url: str | None = None) -> Config:
+    # Imported here: the other commands (export, import, serve) start faster without Alembic.
+    from alembic.config import Config
+
     config = Config(str(PROJECT_ROOT / "alembic.ini"))
     config.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
     if database_url:

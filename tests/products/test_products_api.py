@@ -681,6 +681,27 @@ class TestListProducts:
         assert await ids(price_min="21", price_max="29.99") == set()
         assert await ids(price_min="0") == {cheap["id"], ranged["id"], dear["id"]}
 
+    @pytest.mark.parametrize("limit", [1, 2, 50])
+    async def test_price_sorted_pages_with_a_lower_bound(
+        self, client: httpx.AsyncClient, limit: int
+    ) -> None:
+        """Sorted by price with `price_min`: products whose prices span the bound (lowest
+        below it) come first, by their lowest price, then the others; every page in order."""
+        spans_low = await create_sized_product(client, prices=("2", "15"), stocks=(1, 1))
+        spans_high = await create_sized_product(client, prices=("8", "9", "40"))
+        below = await create_sized_product(client, prices=("3", "9.99"), stocks=(1, 1))
+        at = await create_product(client, price="10")
+        above = await create_product(client, price="11")
+        above_ranged = await create_sized_product(client, prices=("12", "13"), stocks=(1, 1))
+        await create_product(client, price="9.99")  # below the bound
+        await create_product(client, price="50")  # above price_max
+        pages = await list_pages(client, sort="price", limit=limit, price_min="10", price_max="45")
+        ids = [p["id"] for page in pages for p in page]
+        assert ids == [spans_low["id"], spans_high["id"], at["id"], above["id"], above_ranged["id"]]
+        assert below["id"] not in ids
+        descending = await list_ids(client, sort="-price", price_min="10", price_max="45")
+        assert descending == ids[::-1]
+
     async def test_price_min_above_price_max_is_422(self, client: httpx.AsyncClient) -> None:
         r = await client.get(f"{API}/products", params={"price_min": "10", "price_max": "5"})
         assert_problem(r, 422, ["query", "price_min"])

@@ -83,6 +83,15 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
         CheckConstraint("total_stock >= 0", name="total_stock_non_negative"),
         Index("ix_product_created_at_id", "created_at", "id"),
         Index("ix_product_price_min_id", "price_min", "id"),
+        # Multi-price products only: the price-sorted list filtered by `price_min` reads those
+        # whose prices span the bound from here (migration 0008).
+        Index(
+            "ix_product_price_spread",
+            "price_min",
+            "id",
+            postgresql_where=text("price_min <> price_max"),
+            sqlite_where=text("price_min <> price_max"),
+        ),
         Index("ix_product_name_id", "name", "id"),
         Index(
             "ix_product_live_popularity",

@@ -407,12 +407,30 @@ def _page_sql(
         q.where.append(f"({column} {op} {v} OR ({column} = {v} AND p.id {op} {i}))")
     direction = "DESC" if descending else "ASC"
     order = f"{column} {direction}, p.id {direction}"
+    size = q.param(limit + 1)
+
+    def ordered(*conditions: str) -> str:
+        where = " AND ".join([*q.where, *conditions])
+        return f"SELECT p.* FROM product p WHERE {where} ORDER BY {order} LIMIT {size}"
+
+    rows = ordered()
+    if key == "price" and not descending and filters.price_min is not None:
+        # Cheapest first from `price_min` on: the products whose lowest price is at or above
+        # the bound (a range of the price index) and those whose prices span it (lowest below,
+        # highest at or above: multi-price products, a small partial index), each read in
+        # order up to the page size, then merged. A single scan of the price index would walk
+        # every cheaper product, most of them filtered out by `price_max >= price_min`.
+        low = q.param(filters.price_min)
+        from_low = ordered(f"p.price_min >= {low}")
+        spanning = ordered(f"p.price_min < {low}", "p.price_min <> p.price_max")
+        rows = (
+            f"SELECT p.* FROM (({from_low}) UNION ALL ({spanning})) AS p "
+            f"ORDER BY {order} LIMIT {size}"
+        )
     sql = (
         "SELECT p.id, p.created_at, p.price_min, p.name, "
         f"{ITEM_FIELDS_SQL} AS item FROM "
-        f"(SELECT p.*, {_money_exponent_sql()} AS money_exponent "
-        f"FROM product p WHERE {' AND '.join(q.where)} "
-        f"ORDER BY {order} LIMIT {q.param(limit + 1)}) AS p"
+        f"(SELECT p.*, {_money_exponent_sql()} AS money_exponent FROM ({rows}) AS p) AS p"
         " LEFT JOIN brand b ON b.id = p.brand_id"
         " LEFT JOIN category c ON c.id = p.category_id"
         f" ORDER BY {order}"
