@@ -405,24 +405,22 @@ NO_JIT = "SET LOCAL jit = off"
 # last batches committed, but only whole (the job's progress is in the same transactions),
 # and the job resumes after the last one kept. The job's end (`_finish`) waits as usual, so
 # an import reported finished is on disk.
-# The write transactions of import batches take turns: each one first takes a transaction-scoped
-# advisory lock, then reads what the database holds, so concurrent imports of overlapping files
-# never plan from a state the other is changing (a batch planned ahead of its transaction, by
-# the pipelining, and overtaken meanwhile is planned again under the lock). One lock rather
-# than one per SKU: a batch holds thousands of SKUs, more than PostgreSQL's shared lock table
-# is sized for, and the batches of one import run one after the other anyway. The first key
-# separates it from any other advisory lock.
+# On PostgreSQL the write transactions of import batches take turns: each one first takes a
+# transaction-scoped advisory lock, then reads what the database holds, so concurrent imports of
+# overlapping files do not plan from a state the other is changing (a batch planned ahead of its
+# transaction, by the pipelining, and overtaken meanwhile is planned again under the lock). One
+# lock rather than one per SKU: a batch holds thousands of SKUs, more than PostgreSQL's shared
+# lock table is sized for, and the batches of one import run one after the other anyway. The
+# first key separates it from any other advisory lock. SQLite needs no lock of its own: a batch's
+# first write takes the database's write lock, and what changed between its read and that write
+# is found by the upserts' conditions and planned again (`ImportRun._write`).
 _IMPORT_LOCK = (0x1CA7, 1)
 
 
-async def lock_batch(conn: AsyncConnection, job_id: uuid.UUID) -> None:
-    """Keep other imports' batches out until this transaction ends. SQLite: a first write
-    takes the database's write lock (writers take turns for the whole transaction), so what
-    the batch reads next stays as read."""
+async def lock_batch(conn: AsyncConnection) -> None:
+    """Keep other imports' batches out until this transaction ends (PostgreSQL)."""
     if conn.dialect.name == "postgresql":
         await conn.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK[0], _IMPORT_LOCK[1])))
-        return
-    await conn.execute(update(JOB).where(JOB.c.id == job_id).values(id=JOB.c.id))
 
 
 BATCH_SETTINGS = (
@@ -1612,7 +1610,7 @@ class ImportRun:
                 if conn.dialect.name == "postgresql":
                     await conn.execute(text(BATCH_SETTINGS))
                 if not job.dry_run:
-                    await lock_batch(conn, self.job_id)
+                    await lock_batch(conn)
                 if batch.plans is None:
                     current = await read_current(conn, batch.products)
                     await self._plan(batch, current, planner)
