@@ -401,19 +401,17 @@ _PG_SLUGS = "SELECT slug, sku FROM product WHERE slug = ANY($1::varchar[])"
 NO_JIT = "SET LOCAL jit = off"
 
 
-# A batch's transaction does not wait for its commit to reach the disk: a crash may lose the
-# last batches committed, but only whole (the job's progress is in the same transactions),
-# and the job resumes after the last one kept. The job's end (`_finish`) waits as usual, so
-# an import reported finished is on disk.
 # On PostgreSQL the write transactions of import batches take turns: each one first takes a
 # transaction-scoped advisory lock, then reads what the database holds, so concurrent imports of
 # overlapping files do not plan from a state the other is changing (a batch planned ahead of its
 # transaction, by the pipelining, and overtaken meanwhile is planned again under the lock). One
 # lock rather than one per SKU: a batch holds thousands of SKUs, more than PostgreSQL's shared
 # lock table is sized for, and the batches of one import run one after the other anyway. The
-# first key separates it from any other advisory lock. SQLite needs no lock of its own: a batch's
-# first write takes the database's write lock, and what changed between its read and that write
-# is found by the upserts' conditions and planned again (`ImportRun._write`).
+# first key separates it from any other advisory lock. On SQLite a batch's first write takes the
+# database's write lock; what another writer changed between the batch's read and that write is
+# found by the upserts' conditions and planned again (`ImportRun._write`). The embedded profile
+# runs its imports one at a time; two importing processes on one SQLite file can still be
+# refused with "database is locked".
 _IMPORT_LOCK = (0x1CA7, 1)
 
 
@@ -423,6 +421,10 @@ async def lock_batch(conn: AsyncConnection) -> None:
         await conn.execute(select(func.pg_advisory_xact_lock(_IMPORT_LOCK[0], _IMPORT_LOCK[1])))
 
 
+# A batch's transaction does not wait for its commit to reach the disk: a crash may lose the
+# last batches committed, but only whole (the job's progress is in the same transactions),
+# and the job resumes after the last one kept. The job's end (`_finish`) waits as usual, so
+# an import reported finished is on disk.
 BATCH_SETTINGS = (
     "SELECT set_config('jit', 'off', true), set_config('synchronous_commit', 'off', true)"
 )
@@ -1114,10 +1116,10 @@ def _product_upsert(conn: AsyncConnection) -> Any:
             **{name: excluded[name] for name in PRODUCT_SET},
             "version": PRODUCT.c.version + 1,
         },
-        # Optimistic concurrency, as in the API: a product changed since it was read is left
-        # alone (its rows fail and can be imported again).
-        # The row planned against: a product planned as new that someone else created
-        # meanwhile (another id) is left alone too, and planned again (`ImportRun._write`).
+        # Optimistic concurrency: only the row planned against (same id, same version) is
+        # updated. A product someone else changed, or created, since it was read is left alone
+        # and planned again from what is committed now (`ImportRun._write`); if it changes once
+        # more, its rows fail and can be imported again.
         where=and_(
             PRODUCT.c.id == excluded.id,
             PRODUCT.c.version == excluded.version,
