@@ -16,9 +16,10 @@ config = context.config
 target_metadata = Base.metadata
 
 
-# Search structures maintained by the database itself (triggers, FTS5 tables) are not ORM models.
+# Search structures and stored list items maintained by the database itself (triggers, FTS5
+# tables) are not ORM models.
 UNMAPPED_TABLES = {"search_term", "product_fts", "product_terms", "product_terms_vocab"}
-UNMAPPED_COLUMNS = {("product", "search_vector")}
+UNMAPPED_COLUMNS = {("product", "search_vector"), ("product", "item_json")}
 UNMAPPED_INDEXES = {
     "ix_product_search_vector",
     "ix_product_attributes",

@@ -25,6 +25,7 @@ import redis.asyncio as aioredis
 import structlog
 from fastapi import FastAPI
 from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from catalog.app import create_app
@@ -167,7 +168,17 @@ async def _truncate(engine: AsyncEngine) -> None:
         if conn.dialect.name == "postgresql":
             # search_term is the vocabulary the database maintains itself (not an ORM table).
             names = ", ".join([*tables, "search_term"])
-            await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            # A list item still being stored in the background (catalog.products.reads) takes
+            # its locks in another order; the database ends one of the two, and this retries.
+            for attempt in range(5):
+                try:
+                    async with conn.begin_nested():
+                        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+                    break
+                except DBAPIError as exc:
+                    if attempt == 4 or "deadlock" not in str(exc):
+                        raise
+                    await asyncio.sleep(0.1)
         else:
             # Distinct slugs first: two children may share one, and roots must not.
             await conn.execute(text("UPDATE category SET parent_id = NULL, slug = lower(hex(id))"))
@@ -194,6 +205,10 @@ async def app(backend: Backend) -> AsyncIterator[FastAPI]:
         try:
             yield application
         finally:
+            # List items still being stored in the background would hold locks TRUNCATE waits on.
+            items = getattr(application.state.product_reads, "items", None)
+            if items is not None:
+                await items.idle()
             await _truncate(application.state.engine)
             await _flush_redis(backend.settings)
 

@@ -6,8 +6,11 @@ Two implementations behind one interface, chosen by the database like the search
   connection, two statements per read whatever its size, no ORM work;
 * `PostgresProductReads` (production): straight on an asyncpg pool of its own, without the
   SQLAlchemy execution layer, whose per-statement cost is several times the statement's here.
-  A product is one statement; a list page is one statement that also builds each item's JSON
-  in PostgreSQL (`json_build_object`), so Python only joins the items' bytes.
+  A product is one statement; a list page is one statement that returns each item's JSON,
+  so Python only joins the items' bytes. The JSON is stored with the product
+  (`product.item_json`, see `catalog_product_item` below): a page reads it ready-made, and
+  builds (`json_build_object`) only the items whose stored copy a write has cleared; those are
+  stored again in the background (`_ItemStore`).
 
 Single products are serialized by `service.product_dict` in both, as for write responses, so
 a product's bytes and ETag are the same whichever path produced them (If-Match relies on it).
@@ -17,7 +20,11 @@ The SQL text is assembled from constant fragments only; every value is a `$n` pa
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
+import itertools
+import logging
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
@@ -45,6 +52,8 @@ from catalog.products import service
 from catalog.products.service import ProductFilters, ProductNotFound, ProductSort
 
 T = TypeVar("T")
+
+log = logging.getLogger(__name__)
 
 _product = Product.__table__
 _brand = Brand.__table__
@@ -334,6 +343,27 @@ def _item_json_sql() -> str:
 ITEM_FIELDS_SQL = _item_json_sql()
 
 
+def item_function_body() -> str:
+    """The body of the PostgreSQL function `catalog_product_item(uuid)`: the list item of one
+    product, built by `ITEM_FIELDS_SQL`.
+
+    Migration 0009 created the function with this text, and the triggers that clear
+    `product.item_json`, the stored copy of its result, on every write that changes it: a
+    product's own update, a change to its variants, a brand's or category's new name or slug.
+    A change here (the item's shape, or a currency's decimals in Babel's data) needs a new
+    migration that replaces the function and clears `item_json` everywhere; a test compares
+    the function in the database with this text."""
+    return (
+        "BEGIN RETURN (SELECT "
+        + ITEM_FIELDS_SQL
+        + " FROM (SELECT p.*, "
+        + _money_exponent_sql()
+        + " AS money_exponent FROM product p WHERE p.id = $1) AS p"
+        " LEFT JOIN brand b ON b.id = p.brand_id"
+        " LEFT JOIN category c ON c.id = p.category_id); END"
+    )
+
+
 class _PageQuery:
     """The SQL of one list page and its parameters ($1, $2, ... in order of use)."""
 
@@ -427,15 +457,103 @@ def _page_sql(
             f"SELECT p.* FROM (({from_low}) UNION ALL ({spanning})) AS p "
             f"ORDER BY {order} LIMIT {size}"
         )
+    # The stored item, or (cleared by a write) the one built now; `stale` tells the caller.
+    # The function is opaque to the planner: planning the inline JSON expression on every
+    # execution cost more than running the whole statement on stored items.
     sql = (
         "SELECT p.id, p.created_at, p.price_min, p.name, "
-        f"{ITEM_FIELDS_SQL} AS item FROM "
-        f"(SELECT p.*, {_money_exponent_sql()} AS money_exponent FROM ({rows}) AS p) AS p"
-        " LEFT JOIN brand b ON b.id = p.brand_id"
-        " LEFT JOIN category c ON c.id = p.category_id"
-        f" ORDER BY {order}"
+        "coalesce(p.item_json, catalog_product_item(p.id)) AS item, "
+        f"p.item_json IS NULL AS stale FROM ({rows}) AS p ORDER BY {order}"
     )
     return sql, q.params
+
+
+# Storing the items a page had to build: in a REPEATABLE READ transaction, so the store can
+# never keep an item older than a committed write. Every write that changes an item updates
+# the product's row (variant writes update the product's aggregates, version or timestamp; a
+# brand's or category's rename updates its products' rows through the triggers), and a row
+# updated since the transaction's snapshot fails the UPDATE with a serialization error. The
+# brands and categories the items show are locked FOR SHARE under the same snapshot for the
+# same reason: a rename committed meanwhile fails the lock; one that comes after waits, then
+# clears what was stored.
+_STORE_LOCKS = (
+    "SELECT 1 FROM brand WHERE id IN "
+    "(SELECT brand_id FROM product WHERE id = ANY($1::uuid[])) FOR SHARE",
+    "SELECT 1 FROM category WHERE id IN "
+    "(SELECT category_id FROM product WHERE id = ANY($1::uuid[])) FOR SHARE",
+)
+_STORE = (
+    "UPDATE product SET item_json = catalog_product_item(id) "
+    "WHERE id = ANY($1::uuid[]) AND item_json IS NULL"
+)
+
+
+async def store_items(
+    conn: asyncpg.Connection,
+    ids: Sequence[uuid.UUID],
+    *,
+    after_snapshot: Callable[[], Awaitable[None]] | None = None,
+) -> int:
+    """Store the list items of the products `ids` whose stored item is missing; returns how
+    many were stored. Raises `asyncpg.SerializationError` when one of them, or a brand or
+    category they show, was changed since the transaction began (nothing is stored then).
+    `after_snapshot` runs once the snapshot is taken (tests change rows there)."""
+    async with conn.transaction(isolation="repeatable_read"):
+        if after_snapshot is not None:
+            await conn.execute("SELECT 1")  # the transaction's snapshot is taken here
+            await after_snapshot()
+        for sql in _STORE_LOCKS:
+            await conn.execute(sql, ids)
+        status: str = await conn.execute(_STORE, ids)
+    return int(status.rsplit(" ", 1)[-1])
+
+
+class _ItemStore:
+    """Stores, in the background, the items pages had to build: one task at a time per
+    process, `BATCH` products per transaction, at most `MAX_PENDING` waiting (a page that
+    finds more builds them itself meanwhile). A failed store is dropped: the next page that
+    needs those items asks again."""
+
+    BATCH = 200
+    MAX_PENDING = 10_000
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._pending: dict[uuid.UUID, None] = {}  # insertion-ordered set
+        self._task: asyncio.Task[None] | None = None
+
+    def add(self, ids: Sequence[uuid.UUID]) -> None:
+        for product_id in ids:
+            if len(self._pending) >= self.MAX_PENDING:
+                break
+            self._pending[product_id] = None
+        if self._pending and (self._task is None or self._task.done()):
+            self._task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        while self._pending:
+            batch = list(itertools.islice(self._pending, self.BATCH))
+            for product_id in batch:
+                del self._pending[product_id]
+            try:
+                async with self._pool.acquire() as conn:
+                    await store_items(conn, batch)
+            except (asyncpg.PostgresError, *_CONNECTION_ERRORS) as exc:
+                # A concurrent write (serialization failure, deadlock), a timeout or a lost
+                # connection: those items are built by the pages until a later store.
+                log.debug("list items not stored: %s", exc)
+
+    async def idle(self) -> None:
+        """Wait for the pending items to be stored (tests)."""
+        while self._task is not None and not self._task.done():
+            await asyncio.shield(self._task)
+
+    async def close(self) -> None:
+        self._pending.clear()
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
 
 
 # Errors of a connection that died (restart, pg_terminate_backend, network): the read is
@@ -470,6 +588,7 @@ async def _no_session_reset(_conn: asyncpg.Connection) -> None:
 class PostgresProductReads:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = self.pool = pool  # `pool`: its usage is sampled for /metrics
+        self.items = _ItemStore(pool)
         # Called with each statement before it runs (tests count statements with it).
         self.statement_listeners: list[Callable[[str, Sequence[Any]], None]] = []
 
@@ -558,12 +677,17 @@ class PostgresProductReads:
                 "name": last["name"],
             }[sort.value.removeprefix("-")]
             next_cursor = encode_cursor(sort.value, value, last["id"])
-        items = ",".join(r["item"] for r in rows[:limit])
+        page = rows[:limit]
+        stale = [r["id"] for r in page if r["stale"]]
+        if stale:
+            self.items.add(stale)
+        items = ",".join(r["item"] for r in page)
         return (
             b'{"items":[' + items.encode() + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
         )
 
     async def close(self) -> None:
+        await self.items.close()
         await self._pool.close()
 
 
