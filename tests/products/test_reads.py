@@ -7,6 +7,8 @@ written alike."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -96,3 +98,55 @@ async def test_single_product_etag_matches_write_response(client: httpx.AsyncCli
     assert r.status_code == 200, r.text
     again = await client.get(f"{API}/products/{product['id']}")
     assert again.headers["etag"] == r.headers["etag"]
+
+
+def _sort_key(sort: str) -> Callable[[dict[str, Any]], tuple[Any, str]]:
+    field = sort.removeprefix("-")
+    if field == "price":
+        return lambda p: (Decimal(p["price_min"]), p["id"])
+    return lambda p: (p[field], p["id"])
+
+
+@pytest.mark.parametrize("sort", ["price", "-price", "name", "-name", "created_at", "-created_at"])
+@pytest.mark.parametrize("scope", ["category", "brand", "category-from-price"])
+async def test_filtered_pages_follow_the_sort_order(
+    client: httpx.AsyncClient, sort: str, scope: str
+) -> None:
+    """A category's pages merge the first products of each of its descendants; a brand's read
+    one range of its index: both in the list's order, ties by id, across pages."""
+    brand, other_brand = await create_brand(client), await create_brand(client)
+    root = await create_category(client)
+    child = await create_category(client, parent_id=root["id"])
+    grandchild = await create_category(client, parent_id=child["id"])
+    elsewhere = await create_category(client)
+    made = []
+    for n in range(12):
+        category = (root, child, grandchild, elsewhere)[n % 4]
+        made.append(
+            await create_product(
+                client,
+                name=f"Order {n % 3}",
+                price=f"{5 + n % 5}.00",
+                category_id=category["id"],
+                brand_id=(brand if n % 3 else other_brand)["id"],
+            )
+        )
+    params: dict[str, Any] = {"limit": 2, "sort": sort}
+    if scope == "brand":
+        params["brand_id"] = brand["id"]
+        expected = [p for p in made if p["brand_id"] == brand["id"]]
+    else:
+        params["category_id"] = root["id"]
+        expected = [p for p in made if p["category_id"] != elsewhere["id"]]
+    if scope == "category-from-price":
+        params["price_min"] = "7"
+        expected = [p for p in expected if Decimal(p["price_max"]) >= 7]
+    expected.sort(key=_sort_key(sort), reverse=sort.startswith("-"))
+    seen: list[str] = []
+    while True:
+        page = (await client.get(f"{API}/products", params=params)).json()
+        seen += [item["id"] for item in page["items"]]
+        if page["next_cursor"] is None:
+            break
+        params["cursor"] = page["next_cursor"]
+    assert seen == [p["id"] for p in expected]

@@ -46,10 +46,10 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default=ProductStatus.draft.value)
     brand_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("brand.id", ondelete="RESTRICT"), index=True
+        Uuid, ForeignKey("brand.id", ondelete="RESTRICT")
     )
     category_id: Mapped[uuid.UUID | None] = mapped_column(
-        Uuid, ForeignKey("category.id", ondelete="RESTRICT"), index=True
+        Uuid, ForeignKey("category.id", ondelete="RESTRICT")
     )
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
         Uuid, ForeignKey("user_account.id", ondelete="SET NULL"), index=True
@@ -93,6 +93,14 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
             sqlite_where=text("price_min <> price_max"),
         ),
         Index("ix_product_name_id", "name", "id"),
+        # A category's and a brand's products in each list order (migration 0010); the first
+        # of each also serves the foreign key.
+        Index("ix_product_category_created_at_id", "category_id", "created_at", "id"),
+        Index("ix_product_category_price_min_id", "category_id", "price_min", "id"),
+        Index("ix_product_category_name_id", "category_id", "name", "id"),
+        Index("ix_product_brand_created_at_id", "brand_id", "created_at", "id"),
+        Index("ix_product_brand_price_min_id", "brand_id", "price_min", "id"),
+        Index("ix_product_brand_name_id", "brand_id", "name", "id"),
         Index(
             "ix_product_live_popularity",
             popularity.desc(),
