@@ -480,13 +480,22 @@ def _page_sql(
             f"SELECT p.* FROM (({from_low}) UNION ALL ({spanning})) AS p "
             f"ORDER BY {order} LIMIT {size}"
         )
-    # The stored item, or (cleared by a write) the one built now; `stale` tells the caller.
-    # The function is opaque to the planner: planning the inline JSON expression on every
-    # execution cost more than running the whole statement on stored items.
+    # One row: the page's items joined, whether there is a next page, the id and sort value of
+    # its last item (the next cursor), and the items that were built rather than read. An item
+    # is the stored one or, cleared by a write, the one built now; the function is opaque to
+    # the planner: planning the inline JSON expression on every execution cost more than
+    # running the whole statement on stored items. (One row instead of one per item: the
+    # driver's work per row was a third of the page's cost in Python.)
+    last = f"FILTER (WHERE p.n = {int(limit)}))[1]"
     sql = (
-        "SELECT p.id, p.created_at, p.price_min, p.name, "
+        f"SELECT string_agg(p.item, ',' ORDER BY p.n) FILTER (WHERE p.n <= {int(limit)}) AS items, "
+        f"count(*) > {int(limit)} AS more, (array_agg(p.id) {last} AS last_id, "
+        f"(array_agg(p.{_SORT_COLUMN[key]}) {last} AS last_value, "
+        f"array_agg(p.id) FILTER (WHERE p.stale AND p.n <= {int(limit)}) AS stale "
+        f"FROM (SELECT p.id, p.{_SORT_COLUMN[key]}, "
         "coalesce(p.item_json, catalog_product_item(p.id)) AS item, "
-        f"p.item_json IS NULL AS stale FROM ({rows}) AS p ORDER BY {order}"
+        f"p.item_json IS NULL AS stale, row_number() OVER (ORDER BY {order}) AS n "
+        f"FROM ({rows}) AS p) AS p"
     )
     return sql, q.params
 
@@ -690,21 +699,14 @@ class PostgresProductReads:
         cursor: str | None,
     ) -> bytes:
         sql, params = _page_sql(principal, filters, sort=sort, limit=limit, cursor=cursor)
-        rows = await self._run(sql, params, lambda conn: conn.fetch(sql, *params))
+        row = await self._run(sql, params, lambda conn: conn.fetchrow(sql, *params))
+        assert row is not None  # an aggregate: always one row
         next_cursor = None
-        if len(rows) > limit:
-            last = rows[limit - 1]
-            value = {
-                "created_at": last["created_at"],
-                "price": last["price_min"],
-                "name": last["name"],
-            }[sort.value.removeprefix("-")]
-            next_cursor = encode_cursor(sort.value, value, last["id"])
-        page = rows[:limit]
-        stale = [r["id"] for r in page if r["stale"]]
-        if stale:
-            self.items.add(stale)
-        items = ",".join(r["item"] for r in page)
+        if row["more"]:
+            next_cursor = encode_cursor(sort.value, row["last_value"], row["last_id"])
+        if row["stale"]:
+            self.items.add(row["stale"])
+        items = row["items"] or ""
         return (
             b'{"items":[' + items.encode() + b'],"next_cursor":' + orjson.dumps(next_cursor) + b"}"
         )
