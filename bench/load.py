@@ -1363,8 +1363,10 @@ def _classify(statement: str) -> str:
         if re.match(r"^select \S+ as anon_1 from product where \(?product\.search_vector @@", s):
             return "search: does the word match anything (typo check)"
         return "search: all-terms exists probe"
-    if "as item from" in s:
-        return "list page (items' JSON built by PostgreSQL)"
+    if "string_agg(p.item" in s and "with recursive subtree" in s:
+        return "list page of a category subtree (each category's first products, merged)"
+    if "string_agg(p.item" in s:
+        return "list page (stored items joined by PostgreSQL)"
     if "left join product_variant v" in s:
         return "product by id (+ brand, category, variants)"
     if "with recursive subtree" in s:
