@@ -58,13 +58,39 @@ class TestViews:
         async with make_client(app, {"Cookie": "theme=dark; catalog_session=cookie-7"}) as c:
             assert (await c.get(f"{API}/products/by-slug/{product['slug']}")).status_code == 200
         rows = await views(app)
-        assert [(r.product_id, r.user_id, r.session_id) for r in rows] == [
-            (pid, None, "s-1"),
-            (pid, None, "s-1"),
-            (pid, None, "s-1"),
-            (pid, admin.id, None),
-            (pid, None, "cookie-7"),
+        # One row per viewer and write of the recorder, with the number of reads.
+        assert [(r.product_id, r.user_id, r.session_id, r.views) for r in rows] == [
+            (pid, None, "s-1", 3),
+            (pid, admin.id, None, 1),
+            (pid, None, "cookie-7", 1),
         ]
+
+    async def test_repeated_reads_are_one_row_with_their_number(
+        self, app: FastAPI, client: httpx.AsyncClient
+    ) -> None:
+        product = await create_product(client)
+        pid = uuid.UUID(product["id"])
+        recorder: EventRecorder = app.state.recorder
+        async with make_client(app, {"X-Session-ID": "s-9"}) as anon:
+            for _ in range(3):
+                assert (await anon.get(f"{API}/products/{pid}")).status_code == 200
+            await recorder.flush()
+            for _ in range(2):
+                assert (await anon.get(f"{API}/products/{pid}")).status_code == 200
+        rows = await views(app)
+        assert [(r.product_id, r.session_id, r.views) for r in rows] == [
+            (pid, "s-9", 3),
+            (pid, "s-9", 2),
+        ]
+        per_day = await client.get(f"{API}/analytics/views")
+        assert per_day.status_code == 200, per_day.text
+        assert sum(day["views"] for day in per_day.json()["days"]) == 5
+        top = await client.get(f"{API}/analytics/products")
+        assert top.status_code == 200, top.text
+        assert [(i["product_id"], i["views"]) for i in top.json()["items"]] == [(str(pid), 5)]
+        users = await client.get(f"{API}/analytics/users")
+        assert users.status_code == 200, users.text
+        assert users.json()["views_per_session"] == 5.0
 
     async def test_invisible_products_record_nothing(
         self, app: FastAPI, client: httpx.AsyncClient, anon: httpx.AsyncClient
@@ -95,7 +121,10 @@ class TestViews:
                 slug = product["slug"]
                 for _ in range(2):
                     assert (await anon.get(f"{API}/products/by-slug/{slug}")).status_code == 200
-            assert len(await views(app)) == 5
+            rows = await views(app)
+            assert [(r.product_id, r.session_id, r.views) for r in rows] == [
+                (uuid.UUID(product["id"]), None, 5)
+            ]
 
     async def test_views_are_flushed_on_shutdown(self, backend: Backend) -> None:
         settings = settings_for(backend)
@@ -108,11 +137,12 @@ class TestViews:
                 for _ in range(4):
                     assert (await anon.get(f"{API}/products/{product['id']}")).status_code == 200
             recorder: EventRecorder = app.state.recorder
-            assert recorder._pending == 4  # still in memory: the periodic flush has not run
+            assert recorder._pending == 1  # still in memory: the periodic flush has not run
         engine = create_engine(settings)
         try:
             async with engine.connect() as conn:
-                assert await conn.scalar(select(func.count()).select_from(ProductView)) == 4
+                stored = await conn.scalar(select(func.sum(ProductView.views)))
+                assert stored == 4
         finally:
             await _truncate(engine)
             await engine.dispose()

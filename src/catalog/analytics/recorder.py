@@ -2,8 +2,9 @@
 
 Requests append rows to an in-memory buffer (no I/O); a background task writes them with one
 multi-row INSERT per table (a binary COPY on PostgreSQL where it gives the same rows) every
-`interval` seconds or as soon as `max_batch` rows wait. The
-lifespan flushes what is left on shutdown, so events are not lost when the server stops.
+`interval` seconds or as soon as `max_batch` rows wait. Counted events (`count`) that repeat
+before a write are one row with their number. The lifespan flushes what is left on shutdown,
+so events are not lost when the server stops.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class EventRecorder:
         self._interval = interval
         self._max_batch = max_batch
         self._buffer: dict[Table, list[dict[str, Any]]] = defaultdict(list)
+        # The queued rows of counted events, by table and key (the rows are also in `_buffer`).
+        self._counted: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
         self._pending = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -43,6 +46,21 @@ class EventRecorder:
         self._pending += 1
         if self._pending >= self._max_batch:
             self._wake.set()
+
+    def count(self, table: Table, key: tuple[Any, ...], row: dict[str, Any], column: str) -> None:
+        """Queue one event `key` of `table`: those with the same key queued for the same write
+        are one row, the first one's (`row`), whose `column` is their number. Under load the
+        same product is read many times a second: one row per viewer and write instead of one
+        per read is what keeps the database's share of a cached read small."""
+        queued = self._counted[table].get(key)
+        if queued is not None:
+            queued[column] += 1
+            return
+        row[column] = 1
+        before = self._pending
+        self.record(table, row)
+        if self._pending > before:
+            self._counted[table][key] = row
 
     def start(self) -> None:
         if self._task is None:
@@ -64,6 +82,7 @@ class EventRecorder:
             if not self._pending:
                 return 0
             batches, self._buffer = self._buffer, defaultdict(list)
+            self._counted = defaultdict(dict)  # what comes next is counted in new rows
             count, self._pending = self._pending, 0
             try:
                 async with self._engine.begin() as conn:

@@ -95,7 +95,7 @@ async def _fold(conn: AsyncConnection, start: dt.date, end: dt.date) -> int:
         select(
             view_day.label("day"),
             ProductView.product_id,
-            func.count().label("views"),
+            func.sum(ProductView.views).label("views"),
             func.count(visitor.distinct()).label("sessions"),
         )
         .where(ProductView.created_at >= low, ProductView.created_at < high)
@@ -176,7 +176,7 @@ async def product_counts(
         low, high = day_start(raw_from), day_start(end + dt.timedelta(days=1))
         for product_id, count in (
             await conn.execute(
-                select(ProductView.product_id, func.count())
+                select(ProductView.product_id, func.sum(ProductView.views))
                 .where(ProductView.created_at >= low, ProductView.created_at < high)
                 .group_by(ProductView.product_id)
             )

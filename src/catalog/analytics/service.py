@@ -193,7 +193,7 @@ async def views_per_day(session: AsyncSession, period: DateRange) -> list[dict[s
     if raw_from <= period.end:
         day = day_of(conn, ProductView.created_at)
         raw = await conn.execute(
-            select(day, func.count())
+            select(day, func.sum(ProductView.views))
             .where(
                 ProductView.created_at >= day_start(raw_from),
                 ProductView.created_at < period.high,
@@ -295,7 +295,9 @@ async def user_behaviour(session: AsyncSession, period: DateRange) -> dict[str, 
     who = _visitor(ProductView.user_id, ProductView.session_id)
     views, visitors = (
         await conn.execute(
-            select(func.count(), func.count(who.distinct())).where(*in_views, who.is_not(None))
+            select(func.sum(ProductView.views), func.count(who.distinct())).where(
+                *in_views, who.is_not(None)
+            )
         )
     ).one()
     clicked = exists().where(SearchClick.search_id == SearchEvent.id)
@@ -304,7 +306,7 @@ async def user_behaviour(session: AsyncSession, period: DateRange) -> dict[str, 
     ).one()
     return {
         "active_per_day": list(days.values()),
-        "views_per_session": round(int(views) / int(visitors), 4) if visitors else 0.0,
+        "views_per_session": round(int(views or 0) / int(visitors), 4) if visitors else 0.0,
         "sessions": int(visitors),
         "searches": int(searches),
         "searches_with_click": int(with_click),
@@ -317,7 +319,7 @@ async def user_detail(
 ) -> dict[str, Any]:
     conn = await _connection(session)
     views = await conn.execute(
-        select(ProductView.product_id, Product.name, func.count().label("views"))
+        select(ProductView.product_id, Product.name, func.sum(ProductView.views).label("views"))
         .join(Product, Product.id == ProductView.product_id, isouter=True)
         .where(
             ProductView.user_id == user_id,
@@ -325,7 +327,7 @@ async def user_detail(
             ProductView.created_at < period.high,
         )
         .group_by(ProductView.product_id, Product.name)
-        .order_by(func.count().desc(), ProductView.product_id)
+        .order_by(func.sum(ProductView.views).desc(), ProductView.product_id)
     )
     viewed = [
         {"product_id": r.product_id, "name": r.name, "views": int(r.views)} for r in views.all()

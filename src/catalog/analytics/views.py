@@ -1,5 +1,6 @@
-"""Product views: one in-memory append per read of a product page (by id or slug), written in
-batches by the `EventRecorder`. A view is recorded once the product was found and visible."""
+"""Product views: one in-memory count per read of a product page (by id or slug), written in
+batches by the `EventRecorder`, a row per product and viewer with the number of reads. A view
+is recorded once the product was found and visible."""
 
 from __future__ import annotations
 
@@ -47,17 +48,14 @@ def record_view(
 ) -> None:
     if recorder is None or scope["method"] != "GET":
         return
-    recorder.record(
+    product = product_id if isinstance(product_id, uuid.UUID) else uuid.UUID(product_id)
+    session = session_id(scope)
+    recorder.count(
         _TABLE,
-        {
-            # No "id": the database numbers the rows.
-            "product_id": product_id
-            if isinstance(product_id, uuid.UUID)
-            else uuid.UUID(product_id),
-            "user_id": user_id,
-            "session_id": session_id(scope),
-            "created_at": utcnow(),
-        },
+        (product, user_id, session),
+        # No "id": the database numbers the rows.
+        {"product_id": product, "user_id": user_id, "session_id": session, "created_at": utcnow()},
+        "views",
     )
 
 
