@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import httpx
 import orjson
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from catalog.app import create_app
 from catalog.models import ImportJob, Product, ProductVariant, Role
@@ -528,3 +529,75 @@ async def test_a_batch_the_database_refuses_is_written_product_by_product(
     assert attempts == [2]  # one refused COPY, then the products one by one
     assert await count(app, Product) == 2
     assert (await product_by_sku(client, "FB2"))["price_min"] == "3.50"
+
+
+# Attribute values whose cells the export must write so that they read back as themselves.
+TRICKY_ATTRIBUTES: dict[str, Any] = {
+    "plain": "oak",
+    "number_like": "42",
+    "bracketed": "[draft]",
+    "percent": "100% cotton",
+    "pack": "2-pack",
+    "spaced_number": "12 ",
+    "dash": "-",
+    "word_true": "true",
+    "quoted": '"q"',
+    "commas": 'x, "y"',
+    "lines": "two\nlines",
+    "unicode": "héllo wörld",
+    "leading_space": " 12",
+    "exponent": "1e5",
+    "int": 7,
+    "float": 7.5,
+    "bool": False,
+    "list": ["red", "2", 'a, "b"'],
+    "empty_list": [],
+}
+
+
+async def test_export_cells_read_back_as_their_values(
+    app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """Each attribute's cell is `format_attribute` of its value (on PostgreSQL the database
+    writes it, on SQLite Python does) and a price with more decimals than its currency
+    allows is rounded half to even, as `format_money` does."""
+    from catalog.imports.formats import format_attribute
+    from catalog.kit.money import format_money
+
+    await create_product(
+        client, sku="ATTRS", name="Attribute sampler", attributes=TRICKY_ATTRIBUTES
+    )
+    await create_product(
+        client,
+        sku="YEN",
+        name="Yen prices",
+        currency="JPY",
+        options=[{"name": "size", "values": [str(n) for n in range(1, 6)]}],
+        variants=[
+            {"sku": f"YEN-{n}", "price": str(n), "stock": 1, "option_values": {"size": str(n)}}
+            for n in range(1, 6)
+        ],
+    )
+    # Prices stored with more decimals than the currency has (written before a currency
+    # change, say): 0.5, 1.5, 2.5, 3.5 and 4.51 yen.
+    prices = {"YEN-1": "0.5", "YEN-2": "1.5", "YEN-3": "2.5", "YEN-4": "3.5", "YEN-5": "4.51"}
+    async with app.state.engine.begin() as conn:
+        for sku, price in prices.items():
+            await conn.execute(
+                update(ProductVariant).where(ProductVariant.sku == sku).values(price=Decimal(price))
+            )
+    rows = {r["sku"]: r for r in parse_csv(await export(client, "csv"))}
+    sampler = rows["ATTRS"]
+    stored = (await product_by_sku(client, "ATTRS"))["attributes"]  # as the API kept them
+    assert set(stored) == set(TRICKY_ATTRIBUTES)
+    for key, value in stored.items():
+        assert sampler[f"attr:{key}"] == format_attribute(value), key
+    assert sampler["description"] == ""
+    assert sampler["brand"] == ""
+    for sku, price in prices.items():
+        assert rows[sku]["price"] == format_money(Decimal(price), "JPY"), sku
+    assert [rows[f"YEN-{n}"]["price"] for n in range(1, 6)] == ["0", "2", "2", "4", "5"]
+
+    # The export of the sampler reads back unchanged.
+    job = await run_import(client, to_csv([list(sampler.values())], header=list(sampler)))
+    assert job["counts"] == {"created": 0, "updated": 0, "unchanged": 1, "failed": 0}, job

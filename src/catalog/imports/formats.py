@@ -168,12 +168,21 @@ def parse_attribute(cell: str) -> Any:
     return cell
 
 
+# What a JSON number and the whitespace around it can be made of.
+_NUMBER_CHARS = frozenset("-0123456789.eE+ \t\n\r")
+
+
 def format_attribute(value: Any) -> str:
-    """The inverse of `parse_attribute`: a cell that reads back as `value`."""
-    if isinstance(value, str):
-        if value and parse_attribute(value) == value and type(parse_attribute(value)) is str:
+    """The inverse of `parse_attribute`: a cell that reads back as `value`. A string is
+    written as it is when it cannot read as JSON (it does not start like a JSON value, or it
+    starts like a number and holds a character no number has), else as a JSON string; the
+    PostgreSQL export applies the same rule in SQL (`service._copy_attribute`)."""
+    if isinstance(value, str) and value and value not in ("true", "false"):
+        first = value[0]
+        if first not in '-0123456789["' or (
+            first not in '["' and not _NUMBER_CHARS.issuperset(value)
+        ):
             return value
-        return orjson.dumps(value).decode()
     return orjson.dumps(value).decode()
 
 

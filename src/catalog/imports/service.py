@@ -41,7 +41,7 @@ import structlog
 from asyncpg import PostgresError
 from asyncpg.pgproto.pgproto import UUID as FastUUID  # noqa: N811
 from pydantic import ValidationError
-from sqlalchemy import Table, and_, func, literal_column, select, text, update
+from sqlalchemy import Table, and_, func, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
@@ -56,7 +56,7 @@ from catalog.imports.formats import MISSING, Format, Item, ProductIn, RowError
 from catalog.kit import metrics
 from catalog.kit.cache import Cache
 from catalog.kit.invalidation import BRANDS, CATEGORIES, PRODUCTS, REFS, SEARCH
-from catalog.kit.money import currency_exponent, format_money
+from catalog.kit.money import currency_exponent, format_money, known_currencies
 from catalog.kit.slugs import SLUG_PATTERN, slugify
 from catalog.models import (
     Brand,
@@ -1581,6 +1581,13 @@ class ImportRun:
         """Plan `batch` from what the database holds now (its own connection)."""
         if batch.products:
             async with self.engine.connect() as conn:
+                if conn.dialect.name == "postgresql":
+                    # One snapshot for all the reads: a concurrent import's commit between
+                    # them would show its variants without their product, which plans as a
+                    # SKU taken by another product (a failed row, not a retry under the lock).
+                    await conn.execute(
+                        text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                    )
                 current = await read_current(conn, batch.products)
             await self._plan(batch, current, planner)
 
@@ -1859,6 +1866,21 @@ async def export_products(
                 *(formats.OPTION_PREFIX + o for o in option_names),
             ]
             yield formats.csv_line(header).encode()
+        postgres = conn.dialect.name == "postgresql"
+        if fmt == "csv" and postgres:
+            rows = _copy_csv(
+                conn,
+                filters,
+                owner_id,
+                attr_keys,
+                option_names,
+                brand_slugs=brand_slugs,
+                category_paths=category_paths,
+                counter=counter,
+            )
+            async for chunk in rows:
+                yield chunk
+            return
         columns: list[Any] = [
             PRODUCT.c.id,
             PRODUCT.c.sku,
@@ -1871,20 +1893,17 @@ async def export_products(
             PRODUCT.c.attributes,
             PRODUCT.c.currency,
         ]
-        postgres = conn.dialect.name == "postgresql"
         if fmt == "jsonl":
             columns.append(PRODUCT.c.options)
-        elif postgres:
-            columns.append(literal_column(_PRODUCT_HEAD).label("head"))
         if fmt == "csv":
-            chunks = _CsvChunks(brand_slugs, category_paths, attr_keys, postgres)
+            chunks = _CsvChunks(brand_slugs, category_paths, attr_keys)
             make: Callable[[list[Any], list[Any]], Awaitable[bytes]] = chunks.chunk
             wanted: list[str] | None = option_names
         else:
             make = functools.partial(_jsonl_chunk, brand_slugs=brand_slugs, paths=category_paths)
             wanted = None
         pages = (
-            _pages_pg(conn, columns, filters, owner_id, wanted)
+            _pages_pg(conn, columns, filters, owner_id)
             if postgres
             else _pages_portable(conn, columns, filters, owner_id, wanted)
         )
@@ -1896,70 +1915,172 @@ async def export_products(
             yield chunk
 
 
+# --------------------------------------------------------------------------- CSV by COPY
+
+# The CSV export on PostgreSQL is one `COPY (SELECT ...) TO STDOUT (FORMAT csv)`: the database
+# writes the lines and quotes the cells as `_cell` does (a cell holding a comma, a quote or a
+# line break), so the command only passes bytes on. Empty text is sent as NULL, which COPY
+# writes as an empty cell (an empty string would be written `""`).
+
+# `format_money` in SQL: the currency's decimals, a price with more decimals rounded half to
+# even as `Decimal.quantize` does (`round` would round half away from zero).
+_COPY_PRICE = """CASE WHEN v.price = round(v.price, v.places) THEN round(v.price, v.places)::text
+ELSE round((floor(v.price * power(10::numeric, v.places))
+    + CASE sign(v.price * power(10::numeric, v.places)
+                - floor(v.price * power(10::numeric, v.places)) - 0.5)
+      WHEN 1 THEN 1 WHEN -1 THEN 0
+      ELSE abs(mod(floor(v.price * power(10::numeric, v.places)), 2)) END)
+    / power(10::numeric, v.places), v.places)::text END"""
+
+
+def _copy_attribute(value: str) -> str:
+    """`formats.format_attribute` of the jsonb `value` in SQL (arrays written without
+    spaces, as orjson writes them)."""
+    text_ = f"({value} #>> '{{}}')"
+    plain = (
+        f"{text_} <> '' AND {text_} NOT IN ('true', 'false') AND ({text_} !~ "
+        f"""'^[-0-9["]' OR ({text_} ~ '^[-0-9]' AND {text_} ~ '{_NOT_NUMBER_SQL}'))"""
+    )
+    array = (
+        "(SELECT '[' || coalesce(string_agg(e.value::text, ',' ORDER BY e.i), '') || ']' "  # noqa: S608
+        f"FROM jsonb_array_elements({value}) WITH ORDINALITY AS e(value, i))"
+    )
+    return (
+        f"CASE jsonb_typeof({value}) WHEN 'string' THEN CASE WHEN {plain} THEN {text_} "
+        f"ELSE {value}::text END WHEN 'array' THEN {array} ELSE {value}::text END"
+    )
+
+
+# A character that cannot be in a JSON number (nor the whitespace around it): see
+# `formats.format_attribute`.
+_NOT_NUMBER_SQL = r"[^-0-9.eE+ \t\n\r]"
+
+
+def _copy_csv_sql(products_sql: str, attr_count: int, option_count: int) -> str:
+    """The export's query; parameters: $1 brand slugs and $2 category paths (jsonb objects by
+    id), $3 the currencies' decimals (jsonb, the currencies with other than 2), then the
+    attribute keys, then the option names."""
+    attrs = "".join(
+        f", {_copy_attribute(f'(p.attributes -> ${4 + n}::text)')}" for n in range(attr_count)
+    )
+    options = "".join(
+        f", NULLIF(v.option_values ->> ${4 + attr_count + n}::text, '')"
+        for n in range(option_count)
+    )
+    # Column expressions of this module; the keys and names are parameters.
+    return (
+        "SELECT p.sku, p.name, p.slug, NULLIF(p.description, ''), p.status, "  # noqa: S608
+        "$1::jsonb ->> p.brand_id::text, $2::jsonb ->> p.category_id::text, p.currency, "
+        f"v.sku, {_COPY_PRICE}, v.stock{attrs}{options} "
+        f"FROM ({products_sql}) AS p CROSS JOIN LATERAL ("
+        "SELECT v.sku, v.price, v.stock, v.option_values, v.position, "
+        "coalesce(($3::jsonb ->> p.currency)::int, 2) AS places FROM product_variant AS v "
+        "WHERE v.product_id = p.id) AS v "
+        "ORDER BY p.id, v.position, v.sku"
+    )
+
+
+async def _copy_csv(
+    conn: AsyncConnection,
+    filters: ProductFilters,
+    owner_id: uuid.UUID | None,
+    attr_keys: list[str],
+    option_names: list[str],
+    *,
+    brand_slugs: dict[Any, str],
+    category_paths: dict[Any, str],
+    counter: list[int] | None,
+) -> AsyncIterator[bytes]:
+    """The CSV lines after the header, in chunks of about `COPY_CHUNK` bytes. The database
+    waits while the caller is slow to take them (a bounded queue), so memory stays constant."""
+    columns = [
+        PRODUCT.c.id,
+        PRODUCT.c.sku,
+        PRODUCT.c.name,
+        PRODUCT.c.slug,
+        PRODUCT.c.description,
+        PRODUCT.c.status,
+        PRODUCT.c.brand_id,
+        PRODUCT.c.category_id,
+        PRODUCT.c.currency,
+        PRODUCT.c.attributes,
+    ]
+    visible = _visible(select(*columns), filters, owner_id).order_by(PRODUCT.c.id)
+    # The filters' values are UUIDs, decimals and statuses the service parsed: rendered as
+    # literals, as COPY takes no parameters.
+    products_sql = str(
+        visible.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+    )
+    sql = _copy_csv_sql(products_sql, len(attr_keys), len(option_names))
+    places = {c: e for c in known_currencies() if (e := currency_exponent(c)) != 2}
+    args = [
+        orjson.dumps({str(k): v for k, v in brand_slugs.items()}).decode(),
+        orjson.dumps({str(k): v for k, v in category_paths.items()}).decode(),
+        orjson.dumps(places).decode(),
+        *attr_keys,
+        *option_names,
+    ]
+    if counter is not None:
+        counted = select(func.count()).select_from(
+            _visible(select(PRODUCT.c.id), filters, owner_id).subquery()
+        )
+        counter[0] = int((await conn.execute(counted)).scalar_one())
+    driver = await driver_connection(conn)
+    # A COPY is one statement however long the caller takes to read it.
+    await conn.execute(text("SET LOCAL statement_timeout = 0"))
+    queue: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=COPY_QUEUE)
+    pending: list[bytes] = []
+    size = 0
+
+    async def take(data: bytes) -> None:
+        nonlocal size
+        pending.append(data)
+        size += len(data)
+        if size >= COPY_CHUNK:
+            await queue.put(b"".join(pending))
+            pending.clear()
+            size = 0
+
+    async def run() -> str:
+        try:
+            status: str = await driver.copy_from_query(sql, *args, output=take, format="csv")
+            if pending:
+                await queue.put(b"".join(pending))
+            return status
+        finally:
+            await queue.put(None)
+
+    task = asyncio.create_task(run())
+    try:
+        while (chunk := await queue.get()) is not None:
+            yield chunk
+        status = await task
+        if counter is not None:
+            counter[1] = int(status.rsplit(" ", 1)[-1])
+    finally:
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+COPY_CHUNK = 256 * 1024
+COPY_QUEUE = 4
+
+
 # The variants of a page of products (given as arrays of ids and of their currencies'
-# decimals), in the page's order, each with the index of its product in the page (from 1).
-# CSV: (index, its "sku,price,stock" cells, its option cells each after a comma, then, only
-# when the price has more decimals than its currency (the caller formats it then): price,
-# sku, stock); the cells quoted as `_cell` does. JSON Lines: (index, sku, price with the
-# currency's decimals, whether that is exact, price, stock, option values).
+# decimals), in the page's order, each with the index of its product in the page (from 1):
+# (index, sku, price with the currency's decimals, whether that is exact, price, stock,
+# option values).
 _FROM_PAGE = (
     "FROM unnest($1::uuid[], $2::int[]) WITH ORDINALITY AS pg(id, places, i) "
     "JOIN product_variant v ON v.product_id = pg.id"
 )
 _PRICE = "round(v.price, pg.places)"
-_ORDER = "ORDER BY pg.i, v.position, v.sku"
-
-
-def _sql_cell(value: str, needs_quotes: str = "$3") -> str:
-    """`_cell` in SQL (`needs_quotes`: the characters that need quotes, as a regular
-    expression)."""
-    quoted = f"""'"' || replace({value}, '"', '""') || '"'"""
-    return f"CASE WHEN {value} ~ {needs_quotes} THEN {quoted} ELSE {value} END"
-
-
-# The product's own first cells (sku, name, slug, description, status) as CSV.
-_SQL_QUOTED = """('[,"' || chr(13) || chr(10) || ']')"""
-_PRODUCT_HEAD = (
-    "concat("
-    + ", ',', ".join(
-        _sql_cell(column, _SQL_QUOTED)
-        for column in (
-            "product.sku",
-            "product.name",
-            "product.slug",
-            "coalesce(product.description, '')",
-            "product.status",
-        )
-    )
-    + ")"
+_EXPORT_VARIANTS_SQL = (
+    f"SELECT pg.i, v.sku, {_PRICE}::text, v.price = {_PRICE}, v.price::text, v.stock, "
+    f"v.option_values {_FROM_PAGE} ORDER BY pg.i, v.position, v.sku"
 )
-
-
-def _export_variants_sql(option_names: list[str] | None) -> str:
-    if option_names is None:
-        return (
-            f"SELECT pg.i, v.sku, {_PRICE}::text, v.price = {_PRICE}, v.price::text, v.stock, "
-            f"v.option_values {_FROM_PAGE} {_ORDER}"
-        )
-    main = f"concat({_sql_cell('v.sku')}, ',', {_PRICE}::text, ',', v.stock)"
-    inexact = f"CASE WHEN v.price <> {_PRICE} THEN"
-    options = "''"
-    lateral = ""
-    if option_names:
-        options = (
-            "concat("
-            + ", ".join(f"',', {_sql_cell(f'o.o{n}')}" for n in range(len(option_names)))
-            + ")"
-        )
-        lateral = (
-            " CROSS JOIN LATERAL (SELECT "
-            + ", ".join(f"v.option_values ->> ${n + 4} AS o{n}" for n in range(len(option_names)))
-            + ") AS o"
-        )
-    return (
-        f"SELECT pg.i, {main}, {options}, {inexact} v.price::text END, "
-        f"{inexact} v.sku END, {inexact} v.stock END {_FROM_PAGE}{lateral} {_ORDER}"
-    )
 
 
 async def _pages_pg(
@@ -1967,14 +2088,12 @@ async def _pages_pg(
     columns: Any,
     filters: ProductFilters,
     owner_id: uuid.UUID | None,
-    option_names: list[str] | None,
 ) -> AsyncIterator[tuple[list[Any], list[Any]]]:
     """Pages of `EXPORT_BATCH` products read from one server-side cursor (one sort or index
     scan for the whole export, whatever the statistics say), each with its variants read by
-    one indexed query, the prices cut to their currency's decimals by the database."""
+    one indexed query, the prices cut to their currency's decimals by the database (the JSON
+    Lines export)."""
     driver = await driver_connection(conn)
-    sql = _export_variants_sql(option_names)
-    names = option_names or []
     stmt = _visible(select(*columns), filters, owner_id).order_by(PRODUCT.c.id)
     result = await conn.stream(stmt.execution_options(yield_per=EXPORT_BATCH))
     partitions = result.partitions(EXPORT_BATCH)
@@ -1986,9 +2105,7 @@ async def _pages_pg(
         page = list(partition)
         ids = [p.id for p in page]
         places = [currency_exponent(p.currency) for p in page]
-        if option_names is None:
-            return page, await driver.fetch(sql, ids, places)
-        return page, await driver.fetch(sql, ids, places, _QUOTED.pattern, *names)
+        return page, await driver.fetch(_EXPORT_VARIANTS_SQL, ids, places)
 
     # The next page is read (a task on the same connection, one statement at a time) while
     # the caller writes this one, which hands the event loop back now and then.
@@ -2045,7 +2162,7 @@ async def _pages_portable(
             options = "".join(
                 "," if values.get(o) is None else "," + _cell(str(values[o])) for o in option_names
             )
-            variants.append((i, main, options, None, None, None))
+            variants.append((i, main, options))
         variants.sort(key=lambda row: row[0])  # stable: keeps each product's variant order
         yield page, variants
 
@@ -2066,21 +2183,20 @@ def _cell(value: str) -> str:
 
 
 class _CsvChunks:
-    """CSV lines of products and their variants: the product's cells are made once per
-    product, each variant's line is the product's cells around its own."""
+    """CSV lines of products and their variants (SQLite: PostgreSQL writes them itself, see
+    `_copy_csv`): the product's cells are made once per product, each variant's line is the
+    product's cells around its own."""
 
     def __init__(
         self,
         brand_slugs: dict[Any, str],
         category_paths: dict[Any, str],
         attr_keys: list[str],
-        quoted_head: bool,
     ) -> None:
         self.brands = {k: _cell(v) for k, v in brand_slugs.items()}
         self.categories = {k: _cell(v) for k, v in category_paths.items()}
         self.attr_count = len(attr_keys)
         self.attr_at = {key: i for i, key in enumerate(attr_keys)}
-        self.quoted_head = quoted_head  # the rows have `head` (`_PRODUCT_HEAD`)
         self.attr_cells: dict[tuple[type, Any], str] = {}  # attribute value -> its cell
 
     def _attribute(self, value: Any) -> str:
@@ -2095,15 +2211,9 @@ class _CsvChunks:
             cell = self.attr_cells[key] = _cell(formats.format_attribute(value))
         return cell
 
-    def _head(self, p: Any) -> str:
-        if self.quoted_head:
-            head: str = p.head
-            return head
-        return ",".join(_cell(c) for c in (p.sku, p.name, p.slug, p.description or "", p.status))
-
     async def chunk(self, page: list[Any], variants: list[Any]) -> bytes:
-        """The lines of `page`'s products; `variants` as `_pages_pg` gives them. Hands the
-        event loop back every `YIELD_EVERY` products (the next page is read meanwhile)."""
+        """The lines of `page`'s products; `variants` as `_pages_portable` gives them. Hands
+        the event loop back every `YIELD_EVERY` products."""
         blank_attrs = [""] * self.attr_count
         attr_at = self.attr_at
         brands, categories = self.brands, self.categories
@@ -2111,7 +2221,8 @@ class _CsvChunks:
         for p in page:
             brand = brands.get(p.brand_id, "") if p.brand_id is not None else ""
             category = categories.get(p.category_id, "") if p.category_id is not None else ""
-            head = f"{self._head(p)},{brand},{category},{p.currency},"
+            cells = (p.sku, p.name, p.slug, p.description or "", p.status)
+            head = f"{','.join(_cell(c) for c in cells)},{brand},{category},{p.currency},"
             attrs = ""
             if blank_attrs:
                 attr_cells = blank_attrs.copy()
@@ -2120,17 +2231,14 @@ class _CsvChunks:
                     if at is not None:
                         attr_cells[at] = self._attribute(value)
                 attrs = "," + ",".join(attr_cells)
-            prefixes.append((head, attrs, p.currency))
+            prefixes.append((head, attrs))
             if len(prefixes) % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
         lines: list[str] = []
         add = lines.append
-        for v in variants:
-            head, attrs, currency = prefixes[v[0] - 1]
-            if v[3] is None:
-                add(f"{head}{v[1]}{attrs}{v[2]}\n")
-            else:
-                add(f"{head}{_cell(v[4])},{_money(v[3], currency)},{v[5]}{attrs}{v[2]}\n")
+        for i, main, options in variants:
+            head, attrs = prefixes[i - 1]
+            add(f"{head}{main}{attrs}{options}\n")
         return "".join(lines).encode()
 
 
