@@ -1959,20 +1959,29 @@ _NOT_NUMBER_SQL = r"[^-0-9.eE+ \t\n\r]"
 def _copy_csv_sql(products_sql: str, attr_count: int, option_count: int) -> str:
     """The export's query; parameters: $1 brand slugs and $2 category paths (jsonb objects by
     id), $3 the currencies' decimals (jsonb, the currencies with other than 2), then the
-    attribute keys, then the option names."""
-    attrs = "".join(
-        f", {_copy_attribute(f'(p.attributes -> ${4 + n}::text)')}" for n in range(attr_count)
-    )
+    attribute keys, then the option names. Each product's attribute cells are made once per
+    product, from the attributes it has (a catalog has a hundred keys, a product a handful),
+    and its variants' lines repeat them."""
+    attrs = "".join(f", p.a{n}" for n in range(attr_count))
     options = "".join(
         f", NULLIF(v.option_values ->> ${4 + attr_count + n}::text, '')"
         for n in range(option_count)
     )
-    # Column expressions of this module; the keys and names are parameters.
+    if attr_count:
+        cells = "".join(f", c.cells ->> ${4 + n}::text AS a{n}" for n in range(attr_count))
+        cells += (
+            f" FROM ({products_sql}) AS q CROSS JOIN LATERAL (SELECT jsonb_object_agg(a.key, "  # noqa: S608
+            f"{_copy_attribute('a.value')}) AS cells FROM jsonb_each(q.attributes) AS a) AS c"
+        )
+    else:
+        cells = f" FROM ({products_sql}) AS q"
+    # Column expressions of this module; the keys and names are parameters. (OFFSET 0 keeps
+    # the products' subquery whole: its cells are made once per product, not per variant.)
     return (
         "SELECT p.sku, p.name, p.slug, NULLIF(p.description, ''), p.status, "  # noqa: S608
         "$1::jsonb ->> p.brand_id::text, $2::jsonb ->> p.category_id::text, p.currency, "
         f"v.sku, {_COPY_PRICE}, v.stock{attrs}{options} "
-        f"FROM ({products_sql}) AS p CROSS JOIN LATERAL ("
+        f"FROM (SELECT q.*{cells} OFFSET 0) AS p CROSS JOIN LATERAL ("
         "SELECT v.sku, v.price, v.stock, v.option_values, v.position, "
         "coalesce(($3::jsonb ->> p.currency)::int, 2) AS places FROM product_variant AS v "
         "WHERE v.product_id = p.id) AS v "
