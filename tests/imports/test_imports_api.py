@@ -601,3 +601,32 @@ async def test_export_cells_read_back_as_their_values(
     # The export of the sampler reads back unchanged.
     job = await run_import(client, to_csv([list(sampler.values())], header=list(sampler)))
     assert job["counts"] == {"created": 0, "updated": 0, "unchanged": 1, "failed": 0}, job
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+async def test_an_export_stopped_midway_hands_its_connection_back(
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """A download the client stops after its first chunk ends the export's statement (the COPY
+    on PostgreSQL) and returns its connection, usable by the next export."""
+    from catalog.imports import service
+    from catalog.products.service import ProductFilters
+
+    monkeypatch.setattr(service, "COPY_CHUNK", 64)
+    monkeypatch.setattr(service, "EXPORT_BATCH", 2)
+    for n in range(12):
+        await create_product(client, sku=f"STOP{n:02}", name=f"Stopped export {n}")
+    engine = app.state.engine
+    chunks = service.export_products(engine, fmt, ProductFilters())
+    first = await anext(chunks)
+    assert first
+    await chunks.aclose()
+    assert engine.pool.checkedout() == 0
+
+    counter = [0, 0]
+    whole = b"".join(
+        [c async for c in service.export_products(engine, fmt, ProductFilters(), counter=counter)]
+    )
+    assert counter == [12, 12]
+    assert all(f"STOP{n:02}".encode() in whole for n in range(12))
+    assert engine.pool.checkedout() == 0

@@ -22,6 +22,7 @@ import re
 import time
 import uuid
 from collections.abc import (
+    AsyncGenerator,
     AsyncIterator,
     Awaitable,
     Callable,
@@ -1878,8 +1879,11 @@ async def export_products(
                 category_paths=category_paths,
                 counter=counter,
             )
-            async for chunk in rows:
-                yield chunk
+            # Closed here, not left to the garbage collector, when the caller stops early: the
+            # statement must end before the connection goes back to the pool.
+            async with contextlib.aclosing(rows):
+                async for chunk in rows:
+                    yield chunk
             return
         columns: list[Any] = [
             PRODUCT.c.id,
@@ -1907,12 +1911,13 @@ async def export_products(
             if postgres
             else _pages_portable(conn, columns, filters, owner_id, wanted)
         )
-        async for page, variants in pages:
-            chunk = await make(page, variants)
-            if counter is not None:
-                counter[0] += len(page)
-                counter[1] += len(variants)
-            yield chunk
+        async with contextlib.aclosing(pages):
+            async for page, variants in pages:
+                chunk = await make(page, variants)
+                if counter is not None:
+                    counter[0] += len(page)
+                    counter[1] += len(variants)
+                yield chunk
 
 
 # --------------------------------------------------------------------------- CSV by COPY
@@ -1999,7 +2004,7 @@ async def _copy_csv(
     brand_slugs: dict[Any, str],
     category_paths: dict[Any, str],
     counter: list[int] | None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The CSV lines after the header, in chunks of about `COPY_CHUNK` bytes. The database
     waits while the caller is slow to take them (a bounded queue), so memory stays constant."""
     columns = [
@@ -2097,7 +2102,7 @@ async def _pages_pg(
     columns: Any,
     filters: ProductFilters,
     owner_id: uuid.UUID | None,
-) -> AsyncIterator[tuple[list[Any], list[Any]]]:
+) -> AsyncGenerator[tuple[list[Any], list[Any]], None]:
     """Pages of `EXPORT_BATCH` products read from one server-side cursor (one sort or index
     scan for the whole export, whatever the statistics say), each with its variants read by
     one indexed query, the prices cut to their currency's decimals by the database (the JSON
@@ -2137,7 +2142,7 @@ async def _pages_portable(
     filters: ProductFilters,
     owner_id: uuid.UUID | None,
     option_names: list[str] | None,
-) -> AsyncIterator[tuple[list[Any], list[Any]]]:
+) -> AsyncGenerator[tuple[list[Any], list[Any]], None]:
     """`_pages_pg` with keyset pages and SQLAlchemy statements."""
     last: Any = None
     while True:
