@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select, text, update
 
 from catalog.app import create_app
+from catalog.imports.formats import Format
 from catalog.models import ImportJob, Product, ProductVariant, Role
 from tests.conftest import Backend, make_account, make_client
 from tests.factories import API, create_brand, create_category, create_product
@@ -605,7 +606,7 @@ async def test_export_cells_read_back_as_their_values(
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 async def test_an_export_stopped_midway_hands_its_connection_back(
-    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, fmt: str
+    app: FastAPI, client: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch, fmt: Format
 ) -> None:
     """A download the client stops after its first chunk ends the export's statement (the COPY
     on PostgreSQL) and returns its connection, usable by the next export."""

@@ -1847,7 +1847,7 @@ async def export_products(
     *,
     owner_id: uuid.UUID | None = None,
     counter: list[int] | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """The products (not deleted) matching `filters` as CSV or JSON Lines, in chunks of
     `EXPORT_BATCH` products read by keyset pages over one consistent snapshot: memory stays
     constant whatever the catalog size. `owner_id` limits the export to one seller's products.
