@@ -2060,9 +2060,16 @@ async def _copy_csv(
             status: str = await driver.copy_from_query(sql, *args, output=take, format="csv")
             if pending:
                 await queue.put(b"".join(pending))
-            return status
-        finally:
             await queue.put(None)
+            return status
+        except BaseException:
+            # Failed or cancelled: the lines are worthless, and waiting for room in the queue
+            # could wait for a reader that is gone. The reader, if any, finds the end marker
+            # and then the error (`await task`).
+            while not queue.empty():
+                queue.get_nowait()
+            queue.put_nowait(None)
+            raise
 
     task = asyncio.create_task(run())
     try:
