@@ -209,3 +209,49 @@ async def test_the_database_function_builds_the_items_of_the_code(
             "SELECT prosrc FROM pg_proc WHERE proname = 'catalog_product_item'"
         )
     assert body == item_function_body()
+
+
+async def test_items_are_stored_with_lz4_and_read_with_generic_plans(
+    client: httpx.AsyncClient, reads: PostgresProductReads
+) -> None:
+    """Migration 0012: a page decompresses its twenty items, and lz4 does that faster than
+    the default pglz; the read pool's statements keep one generic plan each."""
+    product = await _product(client)
+    # Long enough to be compressed (PostgreSQL compresses values of 2 KB and more).
+    r = await client.patch(
+        f"{API}/products/{product['id']}",
+        json={"description": "lz4 " * 1000},
+    )
+    assert r.status_code == 200, r.text
+    await _listed(client, product["id"])
+    await reads.items.idle()
+    async with reads.pool.acquire() as conn:
+        lz4 = await conn.fetchval(
+            "SELECT 1 FROM pg_settings WHERE name = 'default_toast_compression' "
+            "AND 'lz4' = ANY(enumvals)"
+        )
+        compression = await conn.fetchval(
+            "SELECT pg_column_compression(item_json) FROM product WHERE id = $1",
+            uuid.UUID(product["id"]),
+        )
+        assert compression == ("lz4" if lz4 else "pglz")
+        assert await conn.fetchval("SHOW plan_cache_mode") == "force_generic_plan"
+
+
+async def test_list_indexes_include_the_filtered_columns(reads: PostgresProductReads) -> None:
+    """Migration 0012: a category's products and the multi-price products below a
+    `price_min` are rejected from the indexes' included columns (index-only scans), so a page
+    reads only its own rows from the table (`bench/load.py --explain` shows the plans)."""
+    async with reads.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'product' "
+            "AND (indexname LIKE 'ix_product_category_%' OR indexname = 'ix_product_price_spread')"
+        )
+    definitions = {row["indexname"]: row["indexdef"] for row in rows}
+    for sort in ("created_at", "price_min", "name"):
+        assert definitions[f"ix_product_category_{sort}_id"].endswith(
+            f"(category_id, {sort}, id) INCLUDE (status, deleted_at)"
+        )
+    assert definitions["ix_product_price_spread"].endswith(
+        "(price_min, id) INCLUDE (price_max, status, deleted_at) WHERE (price_min <> price_max)"
+    )

@@ -84,20 +84,41 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
         Index("ix_product_created_at_id", "created_at", "id"),
         Index("ix_product_price_min_id", "price_min", "id"),
         # Multi-price products only: the price-sorted list filtered by `price_min` reads those
-        # whose prices span the bound from here (migration 0008).
+        # whose prices span the bound from here (migration 0008), with an index-only scan
+        # (migration 0012).
         Index(
             "ix_product_price_spread",
             "price_min",
             "id",
+            postgresql_include=["price_max", "status", "deleted_at"],
             postgresql_where=text("price_min <> price_max"),
             sqlite_where=text("price_min <> price_max"),
         ),
         Index("ix_product_name_id", "name", "id"),
         # A category's and a brand's products in each list order (migration 0010); the first
-        # of each also serves the foreign key.
-        Index("ix_product_category_created_at_id", "category_id", "created_at", "id"),
-        Index("ix_product_category_price_min_id", "category_id", "price_min", "id"),
-        Index("ix_product_category_name_id", "category_id", "name", "id"),
+        # of each also serves the foreign key. A category's are read with index-only scans
+        # (migration 0012).
+        Index(
+            "ix_product_category_created_at_id",
+            "category_id",
+            "created_at",
+            "id",
+            postgresql_include=["status", "deleted_at"],
+        ),
+        Index(
+            "ix_product_category_price_min_id",
+            "category_id",
+            "price_min",
+            "id",
+            postgresql_include=["status", "deleted_at"],
+        ),
+        Index(
+            "ix_product_category_name_id",
+            "category_id",
+            "name",
+            "id",
+            postgresql_include=["status", "deleted_at"],
+        ),
         Index("ix_product_brand_created_at_id", "brand_id", "created_at", "id"),
         Index("ix_product_brand_price_min_id", "brand_id", "price_min", "id"),
         Index("ix_product_brand_name_id", "brand_id", "name", "id"),

@@ -449,10 +449,15 @@ def _page_sql(
     order = f"{column} {direction}, p.id {direction}"
     size = str(int(limit) + 1)  # literal, as the statuses (see `_status`)
 
-    def ordered(*conditions: str) -> str:
+    def ordered(*conditions: str, ids_first: bool = False) -> str:
         where = " AND ".join([*q.where, *conditions])
-        if subtree is None:
+        if subtree is None and not ids_first:
             return f"SELECT p.* FROM product p WHERE {where} ORDER BY {order} LIMIT {size}"
+        if subtree is None:
+            # The page's ids from an index alone (an index-only scan whose included columns
+            # reject most of the rows it passes), then those rows.
+            first = f"SELECT p.id FROM product p WHERE {where} ORDER BY {order} LIMIT {size}"
+            return f"SELECT p.* FROM product p WHERE p.id IN ({first})"
         # A category and its descendants: the first products of each category, read in order
         # from its range of a (category_id, sort column, id) index, then the first of those
         # (only their ids and sort keys are sorted; the rows are read for the page's products
@@ -475,7 +480,7 @@ def _page_sql(
         # every cheaper product, most of them filtered out by `price_max >= price_min`.
         low = q.param(filters.price_min)
         from_low = ordered(f"p.price_min >= {low}")
-        spanning = ordered(f"p.price_min < {low}", "p.price_min <> p.price_max")
+        spanning = ordered(f"p.price_min < {low}", "p.price_min <> p.price_max", ids_first=True)
         rows = (
             f"SELECT p.* FROM (({from_low}) UNION ALL ({spanning})) AS p "
             f"ORDER BY {order} LIMIT {size}"
@@ -628,7 +633,15 @@ class PostgresProductReads:
     async def connect(cls, settings: Settings) -> PostgresProductReads:
         url = make_url(settings.database_url).set(drivername="postgresql")
         # No JIT (see `catalog.db`): a list page's statement would be compiled on every run.
-        server_settings = {"application_name": "catalog-reads", "timezone": "UTC", "jit": "off"}
+        # Generic plans: the statements' shapes are fixed by their filters and their values
+        # (ids, a price bound, a cursor) do not change the best plan, while planning a list
+        # page anew for its values cost about as much as running it.
+        server_settings = {
+            "application_name": "catalog-reads",
+            "timezone": "UTC",
+            "jit": "off",
+            "plan_cache_mode": "force_generic_plan",
+        }
         if settings.db_statement_timeout_ms:
             server_settings["statement_timeout"] = str(settings.db_statement_timeout_ms)
         pool = await asyncpg.create_pool(
