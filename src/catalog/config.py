@@ -110,7 +110,7 @@ class Settings(BaseSettings):
     )
     import_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
     import_batch_rows: int = Field(
-        default=2000, ge=1, le=20_000, description="Rows per transaction (whole products)"
+        default=5000, ge=1, le=20_000, description="Rows per transaction (whole products)"
     )
     import_lease_seconds: float = Field(
         default=60.0,
