@@ -209,6 +209,9 @@ async def app(backend: Backend) -> AsyncIterator[FastAPI]:
             items = getattr(application.state.product_reads, "items", None)
             if items is not None:
                 await items.idle()
+            # Events the test left queued are written now, then removed: written by the
+            # shutdown's flush instead, after the truncation, they would be the next test's.
+            await application.state.recorder.flush()
             await _truncate(application.state.engine)
             await _flush_redis(backend.settings)
 

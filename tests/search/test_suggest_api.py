@@ -6,6 +6,7 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from tests.factories import API, create_brand, create_category, create_product
 from tests.search.test_search_api import search, set_columns
@@ -117,6 +118,28 @@ class TestSuggest:
             ("Garden Chairs", "product"),
         ]
         assert await suggest(client, "charcoal g") == [("charcoal grill", "query")]
+
+    async def test_past_queries_are_counted_across_writes(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        """The counts of past queries add up over the recorder's writes (one row per query,
+        updated), and only searches that found something count."""
+        await shop(client, app)
+        await search(client, {"q": "charcoal grill"})
+        assert (await search(client, {"q": "chameleon"}))["total"] == 0
+        await app.state.recorder.flush()
+        # Searched once so far: the product alone.
+        assert await suggest(client, "charcoal g") == [("Charcoal Grill", "product")]
+        await search(client, {"q": "Charcoal  grill"})
+        assert (await search(client, {"q": "chameleon"}))["total"] == 0
+        await app.state.recorder.flush()
+        assert await suggest(client, "charcoal g") == [("charcoal grill", "query")]
+        assert await suggest(client, "chame") == []
+        async with app.state.engine.connect() as conn:
+            rows = (
+                await conn.execute(text("SELECT query, searches FROM search_query ORDER BY query"))
+            ).all()
+        assert [tuple(r) for r in rows] == [("charcoal grill", 2)]
 
     async def test_at_most_limit(self, client: httpx.AsyncClient, app: FastAPI) -> None:
         for i in range(12):

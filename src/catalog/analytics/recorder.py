@@ -3,7 +3,8 @@
 Requests append rows to an in-memory buffer (no I/O); a background task writes them with one
 multi-row INSERT per table (a binary COPY on PostgreSQL where it gives the same rows) every
 `interval` seconds or as soon as `max_batch` rows wait. Counted events (`count`) that repeat
-before a write are one row with their number. The lifespan flushes what is left on shutdown,
+before a write are one row with their number. Tallies (`tally`) add to a running total kept in
+one row per key (an upsert per key and write). The lifespan flushes what is left on shutdown,
 so events are not lost when the server stops.
 """
 
@@ -16,6 +17,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import JSON, Table, insert
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = structlog.get_logger(__name__)
@@ -31,6 +33,8 @@ class EventRecorder:
         self._buffer: dict[Table, list[dict[str, Any]]] = defaultdict(list)
         # The queued rows of counted events, by table and key (the rows are also in `_buffer`).
         self._counted: dict[Table, dict[tuple[Any, ...], dict[str, Any]]] = defaultdict(dict)
+        # Queued tallies: by table, (key column, added column), key value.
+        self._tallies: dict[tuple[Table, str, str], dict[Any, dict[str, Any]]] = defaultdict(dict)
         self._pending = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -62,6 +66,22 @@ class EventRecorder:
         if self._pending > before:
             self._counted[table][key] = row
 
+    def tally(self, table: Table, key: str, row: dict[str, Any], column: str) -> None:
+        """Add 1 to `column` of the row of `table` whose `key` column is `row[key]` (created
+        from `row` when missing; its other columns take the latest queued values)."""
+        queued = self._tallies[(table, key, column)]
+        current = queued.get(row[key])
+        if current is not None:
+            current.update(row, **{column: current[column] + 1})
+            return
+        if self._pending >= self._max_batch * 20:
+            self.dropped += 1
+            return
+        queued[row[key]] = {**row, column: 1}
+        self._pending += 1
+        if self._pending >= self._max_batch:
+            self._wake.set()
+
     def start(self) -> None:
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="event-recorder")
@@ -83,6 +103,7 @@ class EventRecorder:
                 return 0
             batches, self._buffer = self._buffer, defaultdict(list)
             self._counted = defaultdict(dict)  # what comes next is counted in new rows
+            tallies, self._tallies = self._tallies, defaultdict(dict)
             count, self._pending = self._pending, 0
             try:
                 async with self._engine.begin() as conn:
@@ -94,9 +115,18 @@ class EventRecorder:
                             continue
                         for start in range(0, len(rows), self._max_batch):
                             await conn.execute(insert(table), rows[start : start + self._max_batch])
+                    for (table, key, column), by_key in tallies.items():
+                        await _add_tallies(conn, table, key, column, by_key, self._max_batch)
             except Exception:
                 for table, rows in batches.items():
                     self._buffer[table][:0] = rows
+                for where, by_key in tallies.items():
+                    merged = self._tallies[where]
+                    for value, row in by_key.items():
+                        later = merged.get(value)
+                        if later is not None:
+                            row = {**later, where[2]: row[where[2]] + later[where[2]]}
+                        merged[value] = row
                 self._pending += count
                 raise
             return count
@@ -111,6 +141,28 @@ class EventRecorder:
             await self.flush()
         except Exception as exc:
             log.error("event_flush_on_shutdown_failed", error=str(exc), pending=self._pending)
+
+
+async def _add_tallies(
+    conn: AsyncConnection,
+    table: Table,
+    key: str,
+    column: str,
+    by_key: dict[Any, dict[str, Any]],
+    chunk: int,
+) -> None:
+    """Upsert the queued tallies: new keys are inserted, known ones get their number added.
+    In key order, so that two writers adding to the same keys cannot deadlock."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    rows = [by_key[value] for value in sorted(by_key)]
+    for start in range(0, len(rows), chunk):
+        stmt = dialect.insert(table)
+        others = {c: stmt.excluded[c] for c in rows[0] if c not in (key, column)}
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c[key]],
+            set_={column: table.c[column] + stmt.excluded[column], **others},
+        )
+        await conn.execute(stmt, rows[start : start + chunk])
 
 
 def _copy_columns(table: Table, rows: list[dict[str, Any]]) -> list[str] | None:

@@ -12,7 +12,7 @@ from catalog.models.category import Category
 from catalog.models.image import ImageRendition, ProductImage, ProductImageVariant
 from catalog.models.imports import ImportJob, ImportRowError, ImportStatus
 from catalog.models.product import Product, ProductStatus, ProductVariant
-from catalog.models.search import SearchClick, SearchEvent, SearchSynonym
+from catalog.models.search import SearchClick, SearchEvent, SearchQuery, SearchSynonym
 from catalog.models.user import ApiKey, RefreshToken, Role, User
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "Role",
     "SearchClick",
     "SearchEvent",
+    "SearchQuery",
     "SearchSynonym",
     "StockEvent",
     "User",

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from sqlalchemy import CheckConstraint, Float, Index, Integer, String, Uuid
+from sqlalchemy import CheckConstraint, Float, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from catalog.db import Base, IdMixin, JSONType, TimestampMixin, UTCDateTime, VersionedMixin
@@ -38,6 +38,30 @@ class SearchEvent(IdMixin, Base):
     __table_args__ = (
         Index("ix_search_event_created_at", "created_at"),
         Index("ix_search_event_query", "query"),
+    )
+
+
+class SearchQuery(Base):
+    """How many searches of each (normalised) query found something: what autocomplete offers
+    as popular past queries. Kept by the event recorder as it writes `search_event` rows
+    (one upsert per query and write), so a suggestion reads the queries starting with its
+    prefix instead of counting every recorded search."""
+
+    __tablename__ = "search_query"
+
+    query: Mapped[str] = mapped_column(String(200), primary_key=True)
+    searches: Mapped[int] = mapped_column(Integer)
+    last_searched_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # Prefix matches (`LIKE 'cha%'`) of the queries worth suggesting, whatever the
+        # database's collation (PostgreSQL; SQLite's case-insensitive LIKE uses no index).
+        Index(
+            "ix_search_query_popular_prefix",
+            "query",
+            postgresql_ops={"query": "varchar_pattern_ops"},
+            postgresql_where=text("searches >= 2"),
+        ),
     )
 
 

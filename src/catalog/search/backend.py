@@ -495,7 +495,7 @@ class SearchBackend:
     ) -> list[Suggestion]:
         """Brands, categories and popular past queries starting with the words (up to `limit`
         of each), in one statement."""
-        from catalog.models import SearchEvent
+        from catalog.models import SearchQuery
 
         phrase = " ".join(words)
         starts, inner = f"{_like(phrase)}%", f"% {_like(phrase)}%"
@@ -518,13 +518,11 @@ class SearchBackend:
             select(
                 literal("query").label("kind"),
                 cast(literal(None), Uuid).label("id"),
-                SearchEvent.query.label("text"),
-                cast(func.count(), Float).label("score"),
+                SearchQuery.query.label("text"),
+                cast(SearchQuery.searches, Float).label("score"),
             )
-            .where(SearchEvent.query.like(starts, escape="\\"), SearchEvent.result_count > 0)
-            .group_by(SearchEvent.query)
-            .having(func.count() >= 2)
-            .order_by(func.count().desc(), SearchEvent.query)
+            .where(SearchQuery.query.like(starts, escape="\\"), SearchQuery.searches >= 2)
+            .order_by(SearchQuery.searches.desc(), SearchQuery.query)
             .limit(limit)
         )
         parts = [named(Brand, "brand"), named(Category, "category"), queries]

@@ -14,7 +14,7 @@ from catalog.db import new_id, utcnow
 from catalog.errors import NotFound
 from catalog.kit import metrics
 from catalog.kit.invalidation import SEARCH, invalidate
-from catalog.models import SearchClick, SearchEvent, SearchSynonym
+from catalog.models import SearchClick, SearchEvent, SearchQuery, SearchSynonym
 from catalog.products.service import serialize_summary
 from catalog.search.backend import SearchBackend, SearchFilters, SearchRequest, SearchSort
 from catalog.search.query import apply_synonyms, normalize_query, parse_query
@@ -164,6 +164,7 @@ def record_search(
         return
     text = normalize_query(q)
     effective = sort or (SearchSort.relevance if text else SearchSort.popularity)
+    now = utcnow()
     recorder.record(
         SearchEvent.__table__,  # type: ignore[arg-type]
         {
@@ -174,9 +175,17 @@ def record_search(
             "latency_ms": latency_ms,
             "user_id": user_id,
             "session_id": session_id,
-            "created_at": utcnow(),
+            "created_at": now,
         },
     )
+    if text and result_count > 0:
+        # Popular past queries for autocomplete: a running count per query.
+        recorder.tally(
+            SearchQuery.__table__,  # type: ignore[arg-type]
+            "query",
+            {"query": text[:200], "last_searched_at": now},
+            "searches",
+        )
 
 
 def _filters_json(filters: SearchFilters, sort: SearchSort) -> dict[str, Any]:
