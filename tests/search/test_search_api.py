@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import update
+from sqlalchemy import text, update
 
 from catalog.models import Product
 from tests.factories import API, create_brand, create_category, create_product
@@ -481,6 +481,29 @@ class TestPagination:
         assert body["items"] == []
         assert body["total"] == 5
 
+    async def test_pages_without_words(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+        """Browsing reads its page apart from its facets: same order, total and paging."""
+        kitchen = await create_category(client, name="Kitchen")
+        for i in range(5):
+            p = await product(client, f"Kettle {'ABCDE'[i]}", category_id=kitchen["id"])
+            await set_columns(app, p["id"], popularity=float(10 - i))
+        garden = await create_category(client, name="Garden")
+        await product(client, "Garden Hose", category_id=garden["id"])
+        seen: list[str] = []
+        for page in (1, 2, 3):
+            body = await search(
+                client, {"category_id": kitchen["id"], "page": page, "page_size": 2}
+            )
+            assert body["total"] == 5
+            assert counts(body["facets"]["categories"]) == {"Kitchen": 5, "Garden": 1}
+            seen += [i["name"] for i in body["items"]]
+        assert seen == ["Kettle A", "Kettle B", "Kettle C", "Kettle D", "Kettle E"]
+        body = await search(
+            client, {"category_id": kitchen["id"], "sort": "popularity", "page": 4, "page_size": 2}
+        )
+        assert body["items"] == []
+        assert body["total"] == 5
+
     async def test_limits(self, client: httpx.AsyncClient) -> None:
         await product(client, "Teapot")
         for params in (
@@ -717,3 +740,28 @@ class TestIndexFreshness:
         r = await client.post(f"{API}/products/{p['id']}/restore")
         assert r.status_code == 200, r.text
         assert await names(client, {"q": "lamp"}) == ["Desk Lamp"]
+
+
+async def test_browse_facet_indexes(app: FastAPI, profile: str) -> None:
+    """Migration 0015: browsing counts facets from covering indexes of the visible products
+    (index-only scans), by category and by brand."""
+    if profile != "production":
+        pytest.skip("covering indexes are PostgreSQL's")
+    async with app.state.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'product' "
+                    "AND indexname LIKE 'ix_product_live_%_facets'"
+                )
+            )
+        ).all()
+    definitions: dict[str, str] = {str(row[0]): str(row[1]) for row in rows}
+    shared = "price_min, price_max, total_stock, rating_avg, rating_count, popularity, created_at"
+    live = "WHERE (((status)::text = 'active'::text) AND (deleted_at IS NULL))"
+    assert definitions["ix_product_live_category_facets"].endswith(
+        f"(category_id) INCLUDE (brand_id, {shared}) {live}"
+    )
+    assert definitions["ix_product_live_brand_facets"].endswith(
+        f"(brand_id) INCLUDE (category_id, {shared}) {live}"
+    )

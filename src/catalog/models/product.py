@@ -28,6 +28,17 @@ from catalog.models.category import Category
 Money = Numeric(16, 4, asdecimal=True)
 
 
+_FACET_INCLUDED = (
+    "price_min",
+    "price_max",
+    "total_stock",
+    "rating_avg",
+    "rating_count",
+    "popularity",
+    "created_at",
+)
+
+
 class ProductStatus(StrEnum):
     draft = "draft"
     active = "active"
@@ -133,6 +144,16 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
             "status",
             postgresql_where=text("deleted_at IS NULL"),
             sqlite_where=text("deleted_at IS NULL"),
+        ),
+        # Searches without words count facets with index-only scans of these (migration 0015).
+        *(
+            Index(
+                f"ix_product_live_{key.removesuffix('_id')}_facets",
+                key,
+                postgresql_include=[other, *_FACET_INCLUDED],
+                postgresql_where=text("status = 'active' AND deleted_at IS NULL"),
+            ).ddl_if(dialect="postgresql")
+            for key, other in (("category_id", "brand_id"), ("brand_id", "category_id"))
         ),
     )
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
@@ -108,12 +108,8 @@ class Suggestion:
     score: float = 0.0
 
 
-@dataclass
-class _Match:
-    """The full-text part of a search, as Core expressions."""
-
-    where: ColumnElement[bool]
-    order: list[Any] = field(default_factory=list)
+# (expression, descending): one key of a result order.
+SortKey = tuple[Any, bool]
 
 
 SUMMARY_COLUMNS = (
@@ -157,7 +153,8 @@ class SearchBackend:
     def _match(self, terms: list[Term], *, require_all: bool) -> ColumnElement[bool]:
         raise NotImplementedError
 
-    def _relevance_order(self, query: ParsedQuery) -> list[Any]:
+    def _relevance_order(self, query: ParsedQuery) -> list[SortKey]:
+        """(expression, descending) pairs ranking full-text matches."""
         raise NotImplementedError
 
     async def term_matches(self, session: AsyncSession, word: str) -> bool:
@@ -209,19 +206,20 @@ class SearchBackend:
         return out
 
     # ------------------------------------------------------------------ search
-    def _sort_order(self, request: SearchRequest) -> list[Any]:
+    def _sort_keys(self, request: SearchRequest) -> list[SortKey]:
+        """(expression, descending) pairs of the order; the last one (the id) breaks ties."""
         sort = request.sort
         if sort == SearchSort.relevance and not request.query.empty:
-            return [*self._relevance_order(request.query), Product.id]
+            return [*self._relevance_order(request.query), (Product.id, False)]
         if sort == SearchSort.price_asc:
-            return [Product.price_min.asc(), Product.id]
+            return [(Product.price_min, False), (Product.id, False)]
         if sort == SearchSort.price_desc:
-            return [Product.price_max.desc(), Product.id]
+            return [(Product.price_max, True), (Product.id, False)]
         if sort == SearchSort.rating:
-            return [Product.rating_avg.desc(), Product.rating_count.desc(), Product.id]
+            return [(Product.rating_avg, True), (Product.rating_count, True), (Product.id, False)]
         if sort == SearchSort.newest:
-            return [Product.created_at.desc(), Product.id.desc()]
-        return [Product.popularity.desc(), Product.id]  # popularity, and browsing by relevance
+            return [(Product.created_at, True), (Product.id, True)]
+        return [(Product.popularity, True), (Product.id, False)]  # popularity; browsing
 
     async def search(self, session: AsyncSession, request: SearchRequest) -> SearchResult:
         category_ids = None
@@ -239,8 +237,22 @@ class SearchBackend:
                 # Nothing matches every term: fall back to the best partial matches.
                 match = self._match(request.query.terms, require_all=False)
                 partial = True
-        facets, total = await self._facets(session, request, clauses, match)
-        rows = await self._page(session, request, clauses, match) if total > request.offset else []
+        parts = (
+            self._browse_parts(request, clauses)
+            if match is None
+            else self._match_parts(request, clauses, match)
+        )
+        await self._before_facets(session)
+        counts: dict[str, dict[str, int]] = {
+            name: {} for name in ["brand", "category", "price", "total", "page"]
+        }
+        counts.update({f"attr:{a}": {} for a in request.facet_attributes})
+        for facet, value, n in (await session.execute(union_all(*parts))).all():
+            counts[facet][str(value)] = int(n)
+        total = counts["total"].get("all", 0)
+        page = sorted(counts.pop("page").items(), key=lambda item: item[1])
+        rows = await self._rows(session, [_as_uuid(value) for value, _position in page])
+        facets = await self._facet_output(session, counts, request.facet_attributes)
         return SearchResult(rows=rows, total=total, facets=facets, partial=partial)
 
     async def _exists(
@@ -252,44 +264,8 @@ class SearchBackend:
         stmt = select(literal(1)).select_from(Product).where(*clauses.values(), match).limit(1)
         return (await session.execute(stmt)).first() is not None
 
-    async def _page(
-        self,
-        session: AsyncSession,
-        request: SearchRequest,
-        clauses: dict[str, ColumnElement[bool]],
-        match: ColumnElement[bool] | None,
-    ) -> list[dict[str, Any]]:
-        """The page's rows only: no window count, so the database stops at the LIMIT when the
-        order allows it (the total comes with the facets)."""
-        stmt = (
-            select(*SUMMARY_COLUMNS)
-            .select_from(Product)
-            .outerjoin(Brand, Brand.id == Product.brand_id)
-            .outerjoin(Category, Category.id == Product.category_id)
-            .where(*clauses.values())
-        )
-        if match is not None:
-            stmt = stmt.where(match)
-        stmt = stmt.order_by(*self._sort_order(request)).offset(request.offset).limit(request.limit)
-        return [dict(r._mapping) for r in (await session.execute(stmt)).all()]
-
-    async def _facets(
-        self,
-        session: AsyncSession,
-        request: SearchRequest,
-        clauses: dict[str, ColumnElement[bool]],
-        match: ColumnElement[bool] | None,
-    ) -> tuple[dict[str, Any], int]:
-        """Counts per brand, category, price bucket and requested attribute over the filtered
-        set, each ignoring its own filter, and the total of the filtered set. One statement:
-        a CTE with one flag per facet filter, then one GROUP BY per facet."""
-        facet_names = [
-            "brand",
-            "category",
-            "price",
-            *[f"attr:{a}" for a in request.facet_attributes],
-        ]
-        flags = {name: clauses.get(name, true()) for name in clauses if name != "_"}
+    def _facet_columns(self, request: SearchRequest) -> dict[str, Any]:
+        """The value each facet counts, by facet name."""
         bucket = case(
             *[
                 (
@@ -303,60 +279,104 @@ class SearchBackend:
             ],
             else_=literal("0-25"),
         )
-        columns: list[Any] = [
-            Product.brand_id.label("brand_id"),
-            Product.category_id.label("category_id"),
-            bucket.label("price_bucket"),
-        ]
+        columns: dict[str, Any] = {
+            "brand": Product.brand_id,
+            "category": Product.category_id,
+            "price": bucket,
+        }
         for attr in request.facet_attributes:
-            columns.append(self._attribute_value(attr).label(f"a_{attr}"))
+            columns[f"attr:{attr}"] = self._attribute_value(attr)
+        return columns
+
+    def _match_parts(
+        self,
+        request: SearchRequest,
+        clauses: dict[str, ColumnElement[bool]],
+        match: ColumnElement[bool],
+    ) -> list[Any]:
+        """Facet counts, the total and the page's ids of a full-text search, from one pass
+        over the matching products: a CTE holding each match's facet values, one flag per facet
+        filter and the sort keys; each facet counts the rows passing every filter but its own,
+        and the page is the first rows passing them all."""
+        facet_columns = self._facet_columns(request)
+        keys = self._sort_keys(request)
+        columns: list[Any] = [Product.id.label("id")]
+        labels: dict[str, str] = {}
+        for i, (facet, column) in enumerate(facet_columns.items()):
+            labels[facet] = f"v{i}"
+            columns.append(column.label(f"v{i}"))
         flag_names: dict[str, str] = {}
-        for i, (name, clause) in enumerate(flags.items()):
+        for i, (name, clause) in enumerate(c for c in clauses.items() if c[0] != "_"):
             flag_names[name] = f"f{i}"
             columns.append(case((clause, literal(1)), else_=literal(0)).label(f"f{i}"))
-        base_stmt = select(*columns).select_from(Product).where(clauses["_"])
-        if match is not None:
-            base_stmt = base_stmt.where(match)
-        base = base_stmt.cte("facet_base")
+        columns += [expression.label(f"k{i}") for i, (expression, _desc) in enumerate(keys)]
+        base = select(*columns).select_from(Product).where(clauses["_"], match).cte("search_base")
 
         def others(facet: str) -> ColumnElement[bool]:
             conds = [base.c[flag] == 1 for name, flag in flag_names.items() if name != facet]
             return and_(true(), *conds)
 
-        def counts_by(facet: str, column: Any) -> Any:
-            """Counts per value of `column`, under every filter but the facet's own."""
-            return (
-                select(
-                    literal(facet).label("facet"),
-                    cast(column, String).label("value"),
-                    func.count().label("n"),
-                )
-                .where(others(facet), column.is_not(None))
-                .group_by(column)
-            )
-
-        parts = [
-            counts_by("brand", base.c.brand_id),
-            counts_by("category", base.c.category_id),
-            counts_by("price", base.c.price_bucket),
-            *(counts_by(f"attr:{a}", base.c[f"a_{a}"]) for a in request.facet_attributes),
+        parts: list[Any] = [
+            _counts(facet, base.c[labels[facet]], others(facet)) for facet in facet_columns
         ]
-        parts.append(
-            select(
-                literal("total").label("facet"),
-                cast(literal("all"), String).label("value"),
-                func.count().label("n"),
-            )
-            .select_from(base)
-            .where(others(""))
+        parts.append(_total(base, others("")))
+        ordered = [(base.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
+        parts.append(_page(base.c.id, ordered, others(""), base, request))
+        return parts
+
+    def _browse_parts(
+        self, request: SearchRequest, clauses: dict[str, ColumnElement[bool]]
+    ) -> list[Any]:
+        """Facet counts, the total and the page's ids of a search without words. Without a
+        match to scan once, each facet whose own filter is set counts under the other filters
+        with its own statement (one that can use the indexes of those filters); the others,
+        the total and the page share the set passing every filter."""
+        facet_columns = self._facet_columns(request)
+        everything = list(clauses.values())
+        parts: list[Any] = []
+        shared: dict[str, Any] = {}
+        for facet, column in facet_columns.items():
+            if facet in clauses:
+                where = [clause for name, clause in clauses.items() if name != facet]
+                values = select(column.label("v")).select_from(Product).where(*where).subquery()
+                parts.append(_counts(facet, values.c.v, true()))
+            else:
+                shared[facet] = column
+        labels = {facet: f"v{i}" for i, facet in enumerate(shared)}
+        full = (
+            select(literal(1).label("one"), *[c.label(labels[f]) for f, c in shared.items()])
+            .select_from(Product)
+            .where(*everything)
+            .cte("search_full")
         )
-        await self._before_facets(session)
-        rows = (await session.execute(union_all(*parts))).all()
-        counts: dict[str, dict[str, int]] = {name: {} for name in [*facet_names, "total"]}
-        for facet, value, n in rows:
-            counts[facet][str(value)] = int(n)
-        total = counts["total"].get("all", 0)
-        return await self._facet_output(session, counts, request.facet_attributes), total
+        parts += [_counts(facet, full.c[labels[facet]], true()) for facet in shared]
+        parts.append(_total(full, true()))
+        keys = self._sort_keys(request)
+        ordered_ids = (
+            select(Product.id.label("id"), *[e.label(f"k{i}") for i, (e, _d) in enumerate(keys)])
+            .select_from(Product)
+            .where(*everything)
+        ).subquery("browse_page_keys")
+        ordered = [(ordered_ids.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
+        parts.append(_page(ordered_ids.c.id, ordered, true(), ordered_ids, request))
+        return parts
+
+    async def _rows(
+        self, session: AsyncSession, ids: list[uuid.UUID | None]
+    ) -> list[dict[str, Any]]:
+        """The summaries of a page's products, in the page's order."""
+        wanted = [i for i in ids if i is not None]
+        if not wanted:
+            return []
+        stmt = (
+            select(*SUMMARY_COLUMNS)
+            .select_from(Product)
+            .outerjoin(Brand, Brand.id == Product.brand_id)
+            .outerjoin(Category, Category.id == Product.category_id)
+            .where(Product.id.in_(wanted))
+        )
+        found = {r.id: dict(r._mapping) for r in (await session.execute(stmt)).all()}
+        return [found[i] for i in wanted if i in found]
 
     async def _before_facets(self, session: AsyncSession) -> None:
         """Engine-specific preparation of the facet statement."""
@@ -541,6 +561,60 @@ class SearchBackend:
         ]
 
 
+def _counts(facet: str, column: Any, where: ColumnElement[bool]) -> Select[str, str, int]:
+    """(facet, value, count) rows of one facet."""
+    return (
+        select(
+            literal(facet).label("facet"),
+            cast(column, String).label("value"),
+            func.count().label("n"),
+        )
+        .where(where, column.is_not(None))
+        .group_by(column)
+    )
+
+
+def _total(source: Any, where: ColumnElement[bool]) -> Select[str, str, int]:
+    return (
+        select(
+            literal("total").label("facet"),
+            cast(literal("all"), String).label("value"),
+            func.count().label("n"),
+        )
+        .select_from(source)
+        .where(where)
+    )
+
+
+def _ordered(keys: list[SortKey]) -> list[Any]:
+    return [key.desc() if descending else key.asc() for key, descending in keys]
+
+
+def _page(
+    id_column: Any,
+    keys: list[tuple[Any, bool]],
+    where: ColumnElement[bool],
+    source: Any,
+    request: SearchRequest,
+) -> Select[str, str, int]:
+    """("page", id, position) rows of the requested page."""
+    page = (
+        select(id_column.label("id"), *[key.label(f"p{i}") for i, (key, _d) in enumerate(keys)])
+        .select_from(source)
+        .where(where)
+        .order_by(*_ordered(keys))
+        .offset(request.offset)
+        .limit(request.limit)
+        .subquery("search_page")
+    )
+    in_page = [(page.c[f"p{i}"], descending) for i, (_key, descending) in enumerate(keys)]
+    return select(
+        literal("page").label("facet"),
+        cast(page.c.id, String).label("value"),
+        func.row_number().over(order_by=_ordered(in_page)).label("n"),
+    )
+
+
 def _like(value: str) -> str:
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -589,7 +663,7 @@ class PostgresSearchBackend(SearchBackend):
         joiner = " & " if require_all else " | "
         return self._vector.op("@@")(self._tsquery(joiner.join(_ts_term(t) for t in terms)))
 
-    def _relevance_order(self, query: ParsedQuery) -> list[Any]:
+    def _relevance_order(self, query: ParsedQuery) -> list[SortKey]:
         v = self._vector
         name_v = func.ts_filter(v, literal_column("'{a}'::\"char\"[]"))
         brandcat_v = func.ts_filter(v, literal_column("'{b}'::\"char\"[]"))
@@ -604,16 +678,16 @@ class PostgresSearchBackend(SearchBackend):
                 (v.op("@@")(tq), literal(1)),
                 else_=literal(0),
             )
-        order: list[Any] = [matched.desc()]
+        order: list[SortKey] = [(matched, True)]
         if len(query.terms) > 1:
             phrase = func.phraseto_tsquery(literal_column("'english'"), query.text)
-            order += [_int(name_v.op("@@")(phrase)).desc()]
-            order += [tier.desc(), _int(v.op("@@")(phrase)).desc()]
+            order += [(_int(name_v.op("@@")(phrase)), True)]
+            order += [(tier, True), (_int(v.op("@@")(phrase)), True)]
         else:
-            order += [tier.desc()]
-        order.append(Product.popularity.desc())
+            order += [(tier, True)]
+        order.append((Product.popularity, True))
         any_terms = self._tsquery(" | ".join(_ts_term(t) for t in query.terms))
-        order.append(cast(func.ts_rank(v, any_terms), Float).desc())
+        order.append((cast(func.ts_rank(v, any_terms), Float), True))
         return order
 
     async def term_matches(self, session: AsyncSession, word: str) -> bool:
@@ -718,7 +792,7 @@ class SqliteSearchBackend(SearchBackend):
         joiner = " AND " if require_all else " OR "
         return self._in(joiner.join(_fts_term(t) for t in terms))
 
-    def _relevance_order(self, query: ParsedQuery) -> list[Any]:
+    def _relevance_order(self, query: ParsedQuery) -> list[SortKey]:
         matched: ColumnElement[Any] = literal(0)
         tier: ColumnElement[Any] = literal(0)
         for term in query.terms:
@@ -730,14 +804,14 @@ class SqliteSearchBackend(SearchBackend):
                 (self._in(expression), literal(1)),
                 else_=literal(0),
             )
-        order: list[Any] = [matched.desc()]
+        order: list[SortKey] = [(matched, True)]
         if len(query.terms) > 1:
             phrase = _fts_form(tuple(query.words))
-            order += [_int(self._in(f"name : {phrase}")).desc(), tier.desc()]
-            order += [_int(self._in(phrase)).desc()]
+            order += [(_int(self._in(f"name : {phrase}")), True), (tier, True)]
+            order += [(_int(self._in(phrase)), True)]
         else:
-            order += [tier.desc()]
-        order.append(Product.popularity.desc())
+            order += [(tier, True)]
+        order.append((Product.popularity, True))
         any_terms = " OR ".join(_fts_term(t) for t in query.terms)
         rank = (
             select(literal_column("bm25(product_fts, 10.0, 4.0, 4.0, 1.0, 0.5)"))
@@ -746,7 +820,7 @@ class SqliteSearchBackend(SearchBackend):
             .where(literal_column("product_fts.rowid") == literal_column("product.rowid"))
             .scalar_subquery()
         )
-        order.append(func.coalesce(rank, 0.0).asc())
+        order.append((func.coalesce(rank, 0.0), False))
         return order
 
     async def term_matches(self, session: AsyncSession, word: str) -> bool:
