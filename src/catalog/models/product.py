@@ -152,7 +152,8 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
                 key,
                 postgresql_include=[other, *_FACET_INCLUDED],
                 postgresql_where=text("status = 'active' AND deleted_at IS NULL"),
-            ).ddl_if(dialect="postgresql")
+                sqlite_where=text("status = 'active' AND deleted_at IS NULL"),
+            )
             for key, other in (("category_id", "brand_id"), ("brand_id", "category_id"))
         ),
     )
