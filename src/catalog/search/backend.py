@@ -35,6 +35,7 @@ from sqlalchemy import (
     bindparam,
     case,
     cast,
+    exists,
     false,
     func,
     literal,
@@ -157,8 +158,31 @@ class SearchBackend:
         """(expression, descending) pairs ranking full-text matches."""
         raise NotImplementedError
 
-    async def term_matches(self, session: AsyncSession, word: str) -> bool:
+    def _word_match(self, word: str) -> ColumnElement[bool]:
+        """The products having `word` (as the index has it: stemmed on PostgreSQL)."""
         raise NotImplementedError
+
+    async def matching_words(self, session: AsyncSession, words: list[str]) -> set[str]:
+        """Which of `words` some visible product has, in one statement."""
+        if not words:
+            return set()
+        live = (Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
+        checks = [
+            exists(select(literal(1)).select_from(Product).where(*live, self._word_match(word)))
+            for word in words
+        ]
+        row = (
+            await session.execute(select(*[c.label(f"w{i}") for i, c in enumerate(checks)]))
+        ).one()
+        return {word for word, found in zip(words, row, strict=True) if found}
+
+    async def term_matches(self, session: AsyncSession, word: str) -> bool:
+        return word in await self.matching_words(session, [word])
+
+    @staticmethod
+    def may_correct(word: str) -> bool:
+        """Whether `word` is worth a typo correction when nothing has it."""
+        return len(word) >= 3 and not word.isdigit()
 
     async def _correction_candidates(self, session: AsyncSession, word: str) -> list[str]:
         raise NotImplementedError
@@ -247,12 +271,15 @@ class SearchBackend:
             name: {} for name in ["brand", "category", "price", "total", "page"]
         }
         counts.update({f"attr:{a}": {} for a in request.facet_attributes})
-        for facet, value, n in (await session.execute(union_all(*parts))).all():
+        names: dict[str, tuple[str, str]] = {}
+        for facet, value, n, name, slug in (await session.execute(union_all(*parts))).all():
             counts[facet][str(value)] = int(n)
+            if name is not None:
+                names[f"{facet}:{value}"] = (name, slug)
         total = counts["total"].get("all", 0)
         page = sorted(counts.pop("page").items(), key=lambda item: item[1])
         rows = await self._rows(session, [_as_uuid(value) for value, _position in page])
-        facets = await self._facet_output(session, counts, request.facet_attributes)
+        facets = self._facet_output(counts, names, request.facet_attributes)
         return SearchResult(rows=rows, total=total, facets=facets, partial=partial)
 
     async def _exists(
@@ -317,7 +344,8 @@ class SearchBackend:
             return and_(true(), *conds)
 
         parts: list[Any] = [
-            _counts(facet, base.c[labels[facet]], others(facet)) for facet in facet_columns
+            _counts(facet, base.c[labels[facet]], others(facet), _NAMED.get(facet))
+            for facet in facet_columns
         ]
         parts.append(_total(base, others("")))
         ordered = [(base.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
@@ -339,7 +367,7 @@ class SearchBackend:
             if facet in clauses:
                 where = [clause for name, clause in clauses.items() if name != facet]
                 values = select(column.label("v")).select_from(Product).where(*where).subquery()
-                parts.append(_counts(facet, values.c.v, true()))
+                parts.append(_counts(facet, values.c.v, true(), _NAMED.get(facet)))
             else:
                 shared[facet] = column
         labels = {facet: f"v{i}" for i, facet in enumerate(shared)}
@@ -349,7 +377,9 @@ class SearchBackend:
             .where(*everything)
             .cte("search_full")
         )
-        parts += [_counts(facet, full.c[labels[facet]], true()) for facet in shared]
+        parts += [
+            _counts(facet, full.c[labels[facet]], true(), _NAMED.get(facet)) for facet in shared
+        ]
         parts.append(_total(full, true()))
         keys = self._sort_keys(request)
         ordered_ids = (
@@ -381,44 +411,20 @@ class SearchBackend:
     async def _before_facets(self, session: AsyncSession) -> None:
         """Engine-specific preparation of the facet statement."""
 
-    async def _facet_output(
-        self, session: AsyncSession, counts: dict[str, dict[str, int]], attributes: tuple[str, ...]
+    def _facet_output(
+        self,
+        counts: dict[str, dict[str, int]],
+        names: dict[str, tuple[str, str]],
+        attributes: tuple[str, ...],
     ) -> dict[str, Any]:
-        brand_ids = [_as_uuid(v) for v in counts["brand"]]
-        category_ids = [_as_uuid(v) for v in counts["category"]]
-        brands = (
-            {
-                b.id: b
-                for b in (
-                    await session.execute(
-                        select(Brand.id, Brand.name, Brand.slug).where(Brand.id.in_(brand_ids))
-                    )
-                ).all()
-            }
-            if brand_ids
-            else {}
-        )
-        categories = (
-            {
-                c.id: c
-                for c in (
-                    await session.execute(
-                        select(Category.id, Category.name, Category.slug).where(
-                            Category.id.in_(category_ids)
-                        )
-                    )
-                ).all()
-            }
-            if category_ids
-            else {}
-        )
-
-        def named(raw: dict[str, int], table: dict[Any, Any]) -> list[dict[str, Any]]:
+        def named(facet: str) -> list[dict[str, Any]]:
             out = []
-            for value, n in raw.items():
-                row = table.get(_as_uuid(value))
-                if row is not None:
-                    out.append({"id": row.id, "name": row.name, "slug": row.slug, "count": n})
+            for value, n in counts[facet].items():
+                found = names.get(f"{facet}:{value}")
+                if found is not None:
+                    out.append(
+                        {"id": _as_uuid(value), "name": found[0], "slug": found[1], "count": n}
+                    )
             return sorted(out, key=lambda x: (-x["count"], x["name"]))
 
         price = [
@@ -432,8 +438,8 @@ class SearchBackend:
             if counts["price"].get(key, 0)
         ]
         return {
-            "brands": named(counts["brand"], brands),
-            "categories": named(counts["category"], categories),
+            "brands": named("brand"),
+            "categories": named("category"),
             "price": price,
             "attributes": {
                 attr: sorted(
@@ -446,12 +452,18 @@ class SearchBackend:
 
     # ------------------------------------------------------------------ typo tolerance
     async def correct(
-        self, session: AsyncSession, word: str, *, vocabulary_only: bool = False
+        self,
+        session: AsyncSession,
+        word: str,
+        *,
+        vocabulary_only: bool = False,
+        unmatched: bool = False,
     ) -> str | None:
-        """The closest indexed word to a word that matches nothing, or None."""
-        if len(word) < 3 or word.isdigit():
+        """The closest indexed word to a word that matches nothing, or None. `unmatched`: the
+        caller already knows that no visible product has the word."""
+        if not self.may_correct(word):
             return None
-        if not vocabulary_only and await self.term_matches(session, word):
+        if not vocabulary_only and not unmatched and await self.term_matches(session, word):
             return None
         candidates = await self._correction_candidates(session, word)
         allowed = 1 if len(word) <= 5 else 2
@@ -467,10 +479,9 @@ class SearchBackend:
                 close.append((distance, -score, candidate))
         # The vocabulary also holds words of draft, archived and deleted products (and, on
         # PostgreSQL, words no product has any more): only suggest a word that finds something.
-        for _distance, _score, candidate in sorted(close)[:5]:
-            if await self.term_matches(session, candidate):
-                return candidate
-        return None
+        best = [candidate for _distance, _score, candidate in sorted(close)[:5]]
+        found = await self.matching_words(session, best)
+        return next((candidate for candidate in best if candidate in found), None)
 
     # ------------------------------------------------------------------ suggestions
     async def suggest(self, session: AsyncSession, q: str, limit: int) -> list[Suggestion]:
@@ -561,25 +572,50 @@ class SearchBackend:
         ]
 
 
-def _counts(facet: str, column: Any, where: ColumnElement[bool]) -> Select[str, str, int]:
-    """(facet, value, count) rows of one facet."""
-    return (
-        select(
-            literal(facet).label("facet"),
-            cast(column, String).label("value"),
-            func.count().label("n"),
+_NO_NAME = cast(literal(None), String)
+_NAMED: dict[str, Any] = {"brand": Brand, "category": Category}  # facets of ids, named
+
+
+def _counts(
+    facet: str, column: Any, where: ColumnElement[bool], named: Any = None
+) -> Select[str, str, int, str, str]:
+    """(facet, value, count, name, slug) rows of one facet; name and slug come from the
+    `named` table (brands, categories) whose id the value is."""
+    if named is None:
+        return (
+            select(
+                literal(facet).label("facet"),
+                cast(column, String).label("value"),
+                func.count().label("n"),
+                _NO_NAME.label("name"),
+                _NO_NAME.label("slug"),
+            )
+            .where(where, column.is_not(None))
+            .group_by(column)
         )
+    grouped = (
+        select(column.label("key"), func.count().label("n"))
         .where(where, column.is_not(None))
         .group_by(column)
+        .subquery(f"{facet}_counts")
     )
+    return select(
+        literal(facet).label("facet"),
+        cast(grouped.c.key, String).label("value"),
+        grouped.c.n,
+        named.name.label("name"),
+        named.slug.label("slug"),
+    ).join_from(grouped, named, named.id == grouped.c.key)
 
 
-def _total(source: Any, where: ColumnElement[bool]) -> Select[str, str, int]:
+def _total(source: Any, where: ColumnElement[bool]) -> Select[str, str, int, str, str]:
     return (
         select(
             literal("total").label("facet"),
             cast(literal("all"), String).label("value"),
             func.count().label("n"),
+            _NO_NAME.label("name"),
+            _NO_NAME.label("slug"),
         )
         .select_from(source)
         .where(where)
@@ -596,7 +632,7 @@ def _page(
     where: ColumnElement[bool],
     source: Any,
     request: SearchRequest,
-) -> Select[str, str, int]:
+) -> Select[str, str, int, str, str]:
     """("page", id, position) rows of the requested page."""
     page = (
         select(id_column.label("id"), *[key.label(f"p{i}") for i, (key, _d) in enumerate(keys)])
@@ -612,6 +648,8 @@ def _page(
         literal("page").label("facet"),
         cast(page.c.id, String).label("value"),
         func.row_number().over(order_by=_ordered(in_page)).label("n"),
+        _NO_NAME.label("name"),
+        _NO_NAME.label("slug"),
     )
 
 
@@ -633,18 +671,19 @@ def _int(clause: ColumnElement[bool]) -> ColumnElement[int]:
 # ---------------------------------------------------------------------------- PostgreSQL
 
 
-def _ts_word(word: str) -> str:
-    return f"'{word}'"
+def _ts_word(word: str, weight: str = "") -> str:
+    """A quoted lexeme; with `weight`, matched only where the vector gives it that weight."""
+    return f"'{word}':{weight}" if weight else f"'{word}'"
 
 
-def _ts_form(form: tuple[str, ...]) -> str:
-    return (
-        "(" + " <-> ".join(_ts_word(w) for w in form) + ")" if len(form) > 1 else _ts_word(form[0])
-    )
+def _ts_form(form: tuple[str, ...], weight: str = "") -> str:
+    if len(form) == 1:
+        return _ts_word(form[0], weight)
+    return "(" + " <-> ".join(_ts_word(w, weight) for w in form) + ")"
 
 
-def _ts_term(term: Term) -> str:
-    return "(" + " | ".join(_ts_form(f) for f in term.forms) + ")"
+def _ts_term(term: Term, weight: str = "") -> str:
+    return "(" + " | ".join(_ts_form(f, weight) for f in term.forms) + ")"
 
 
 class PostgresSearchBackend(SearchBackend):
@@ -664,22 +703,26 @@ class PostgresSearchBackend(SearchBackend):
         return self._vector.op("@@")(self._tsquery(joiner.join(_ts_term(t) for t in terms)))
 
     def _relevance_order(self, query: ParsedQuery) -> list[SortKey]:
+        # A term's field tier comes from weight-restricted queries ('chair':A matches only a
+        # name's lexeme) on the whole vector: the same answer as matching the vector filtered to
+        # that weight (ts_filter), without building a filtered copy of it for every row.
         v = self._vector
-        name_v = func.ts_filter(v, literal_column("'{a}'::\"char\"[]"))
-        brandcat_v = func.ts_filter(v, literal_column("'{b}'::\"char\"[]"))
         matched: ColumnElement[Any] = literal(0)
         tier: ColumnElement[Any] = literal(0)
         for term in query.terms:
             tq = self._tsquery(_ts_term(term))
             matched = matched + _int(v.op("@@")(tq))
             tier = tier + case(
-                (name_v.op("@@")(tq), literal(3)),
-                (brandcat_v.op("@@")(tq), literal(2)),
+                (v.op("@@")(self._tsquery(_ts_term(term, "A"))), literal(3)),
+                (v.op("@@")(self._tsquery(_ts_term(term, "B"))), literal(2)),
                 (v.op("@@")(tq), literal(1)),
                 else_=literal(0),
             )
         order: list[SortKey] = [(matched, True)]
         if len(query.terms) > 1:
+            # phraseto_tsquery places the words as the text does (stop words leave gaps); a
+            # tsquery has no weights to add afterwards, so the name's phrase filters the vector.
+            name_v = func.ts_filter(v, literal_column("'{a}'::\"char\"[]"))
             phrase = func.phraseto_tsquery(literal_column("'english'"), query.text)
             order += [(_int(name_v.op("@@")(phrase)), True)]
             order += [(tier, True), (_int(v.op("@@")(phrase)), True)]
@@ -690,15 +733,8 @@ class PostgresSearchBackend(SearchBackend):
         order.append((cast(func.ts_rank(v, any_terms), Float), True))
         return order
 
-    async def term_matches(self, session: AsyncSession, word: str) -> bool:
-        stmt = (
-            select(literal(1))
-            .select_from(Product)
-            .where(self._vector.op("@@")(self._tsquery(_ts_word(word))))
-            .where(Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
-            .limit(1)
-        )
-        return (await session.execute(stmt)).first() is not None
+    def _word_match(self, word: str) -> ColumnElement[bool]:
+        return self._vector.op("@@")(self._tsquery(_ts_word(word)))
 
     async def _correction_candidates(self, session: AsyncSession, word: str) -> list[str]:
         # Trigram neighbours, plus words sharing the first letter and a similar length: short
@@ -823,15 +859,8 @@ class SqliteSearchBackend(SearchBackend):
         order.append((func.coalesce(rank, 0.0), False))
         return order
 
-    async def term_matches(self, session: AsyncSession, word: str) -> bool:
-        stmt = (
-            select(literal(1))
-            .select_from(Product)
-            .where(self._in(_fts_form((word,))))
-            .where(Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
-            .limit(1)
-        )
-        return (await session.execute(stmt)).first() is not None
+    def _word_match(self, word: str) -> ColumnElement[bool]:
+        return self._in(_fts_form((word,)))
 
     async def _correction_candidates(self, session: AsyncSession, word: str) -> list[str]:
         stmt = text(

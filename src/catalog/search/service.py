@@ -119,10 +119,15 @@ async def run_search(
     query = parse_query(q)
     if not query.empty:
         apply_synonyms(query, await synonym_rules(session))
+        # A word a synonym rule knows is not a typo; the others are checked in one statement.
+        checked = [
+            t.word for t in query.terms if not t.alternatives and backend.may_correct(t.word)
+        ]
+        found = await backend.matching_words(session, checked)
         for term in query.terms:
-            if term.alternatives:
-                continue  # a synonym rule knows the word: it is not a typo
-            correction = await backend.correct(session, term.word)
+            if term.word not in checked or term.word in found:
+                continue
+            correction = await backend.correct(session, term.word, unmatched=True)
             if correction:
                 query.corrected[term.word] = correction
                 term.alternatives.append((correction,))
