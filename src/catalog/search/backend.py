@@ -690,8 +690,16 @@ class PostgresSearchBackend(SearchBackend):
     name = "postgresql"
 
     async def _before_facets(self, session: AsyncSession) -> None:
-        # The facet CTE is scanned once per facet; keep it in memory rather than on disk.
-        await session.execute(text("SET LOCAL work_mem = '32MB'"))
+        # The search CTE is scanned once per facet: keep it in memory rather than on disk. The
+        # statement is prepared once per shape and reused with other words and filters, so
+        # PostgreSQL would switch to a generic plan after five runs, one made without knowing
+        # how many products match the words or the category: plan each run for its values.
+        await session.execute(
+            text(
+                "SELECT set_config('work_mem', '32MB', true), "
+                "set_config('plan_cache_mode', 'force_custom_plan', true)"
+            )
+        )
 
     _vector: ColumnElement[Any] = literal_column("product.search_vector")
 
