@@ -12,7 +12,10 @@ cache on, rate limits out of the way.
 The query mix is generated deterministically from the catalog with `random.Random(1)` (words of
 product names, brand and category names; typos; filters and facets; browsing). Every measured
 URL is distinct and none is a warm-up URL, so every measured request misses the response cache:
-the figures are the cost of really searching, plus the cache's own overhead.
+the figures are the cost of really searching, plus the cache's own overhead. Browsing requests
+share facet counts made over the other filters only (the category facet of a category page),
+which the service keeps in the cache; the run prints how many were found there (`--no-cache`
+measures without any cache).
 
 Each SQL statement the app sends is timed (SQLAlchemy cursor events) and classified, which gives
 a per-statement breakdown of where the time goes. `--explain` re-runs the slowest request of the
@@ -871,6 +874,16 @@ async def _measure(
                 f"machine load (1-min average, {os.cpu_count()} CPUs): {load_before[0]:.2f} "
                 f"before, {load_after[0]:.2f} after the measured requests"
             )
+            if cache is not None:
+                hits, misses = cache.stats.hits, cache.stats.misses
+                print(
+                    "cache during the run (hits/misses): "
+                    + ", ".join(
+                        f"{name} {hits.get(name, 0)}/{misses.get(name, 0)}"
+                        for name in sorted({*hits, *misses})
+                    )
+                    + " (search-facets: browse facet counts over the other filters only)"
+                )
             if truncated:
                 print(f"warning: time limit reached: {len(samples)} of {len(measured)} measured")
             breakdown = statement_breakdown(samples)

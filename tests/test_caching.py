@@ -285,6 +285,44 @@ class TestFreshAcrossInstances:
             suggested = await reader.get(f"{API}/search/suggest", params={"q": "walnu"})
             assert len(suggested.json()["suggestions"]) == 2
 
+    async def test_browse_facet_counts_are_shared_and_follow_writes(
+        self, pair: tuple[FastAPI, FastAPI]
+    ) -> None:
+        """Browsing keeps the counts made over the other filters only (the category facet of
+        a category page counts every category) for the next pages and sorts, on every worker,
+        until a write changes them."""
+        a, b = pair
+        async with await admin_client(a) as admin, make_client(b) as reader:
+
+            async def categories(params: dict[str, str]) -> dict[str, int]:
+                r = await reader.get(f"{API}/search", params=params)
+                assert r.status_code == 200, r.text
+                return {f["name"]: f["count"] for f in r.json()["facets"]["categories"]}
+
+            chairs = (await admin.post(f"{API}/categories", json={"name": "Chairs"})).json()
+            lamps = (await admin.post(f"{API}/categories", json={"name": "Lamps"})).json()
+            await make_product(admin, sku="F-1", name="Oak Chair", category_id=chairs["id"])
+            await make_product(admin, sku="F-2", name="Desk Lamp", category_id=lamps["id"])
+            stats = b.state.cache.stats
+            page = {"category_id": chairs["id"]}
+            assert await categories(page) == {"Chairs": 1, "Lamps": 1}
+            hits = stats.hits.get("search-facets", 0)
+            assert await categories({**page, "sort": "newest"}) == {"Chairs": 1, "Lamps": 1}
+            assert stats.hits.get("search-facets", 0) == hits + 1
+            before = seen(b)
+            await make_product(admin, sku="F-3", name="Floor Lamp", category_id=lamps["id"])
+            await settle(b, before)
+            assert await categories({**page, "sort": "rating"}) == {"Chairs": 1, "Lamps": 2}
+            before = seen(b)
+            r = await admin.patch(f"{API}/categories/{lamps['id']}", json={"name": "Lighting"})
+            assert r.status_code == 200, r.text
+            await settle(b, before)
+            renamed = {"Chairs": 1, "Lighting": 2}
+            assert await categories({**page, "sort": "price_asc"}) == renamed
+            # The other filters are part of what the counts depend on.
+            assert await categories({**page, "price_min": "11"}) == {}
+            assert await categories({**page, "in_stock": "true"}) == renamed
+
     async def test_search_gets_a_new_search_id_each_time(
         self, pair: tuple[FastAPI, FastAPI]
     ) -> None:

@@ -26,6 +26,7 @@ depends_on: str | Sequence[str] | None = None
 
 LIVE = "status = 'active' AND deleted_at IS NULL"
 SHARED = [
+    "id",
     "price_min",
     "price_max",
     "total_stock",

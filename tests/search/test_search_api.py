@@ -757,7 +757,9 @@ async def test_browse_facet_indexes(app: FastAPI, profile: str) -> None:
             )
         ).all()
     definitions: dict[str, str] = {str(row[0]): str(row[1]) for row in rows}
-    shared = "price_min, price_max, total_stock, rating_avg, rating_count, popularity, created_at"
+    shared = (
+        "id, price_min, price_max, total_stock, rating_avg, rating_count, popularity, created_at"
+    )
     live = "WHERE (((status)::text = 'active'::text) AND (deleted_at IS NULL))"
     assert definitions["ix_product_live_category_facets"].endswith(
         f"(category_id) INCLUDE (brand_id, {shared}) {live}"

@@ -29,6 +29,7 @@ Money = Numeric(16, 4, asdecimal=True)
 
 
 _FACET_INCLUDED = (
+    "id",
     "price_min",
     "price_max",
     "total_stock",

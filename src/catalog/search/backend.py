@@ -17,12 +17,14 @@ not, so letting them decide ties would make the two engines order the same catal
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from rapidfuzz.distance import DamerauLevenshtein
 from sqlalchemy import (
@@ -111,6 +113,41 @@ class Suggestion:
 
 # (expression, descending): one key of a result order.
 SortKey = tuple[Any, bool]
+# (facet, value, count, name, slug): one counted value of a facet.
+FacetRow = tuple[str, str, int, str | None, str | None]
+
+
+class FacetCache(Protocol):
+    """Where browse facet counts are kept between requests, invalidated by every write that
+    can change them."""
+
+    async def lookup(self, key: str) -> tuple[list[FacetRow] | None, str | None]:
+        """(the rows kept under `key`, or None; the key to store them under once counted, or
+        None when they cannot be stored)."""
+        ...
+
+    async def store(self, stored_under: str, rows: list[FacetRow]) -> None: ...
+
+
+def _own_facet_key(facet: str, filters: SearchFilters, category_ids: list[uuid.UUID] | None) -> str:
+    """What the counts of `facet` depend on in a search without words: every filter but its
+    own (the category subtree as resolved, so moving a category changes the key)."""
+    material: dict[str, Any] = {
+        "facet": facet,
+        "in_stock": filters.in_stock,
+        "rating_min": filters.rating_min,
+    }
+    if facet != "category" and filters.category_id is not None:
+        material["categories"] = sorted(str(c) for c in category_ids or [filters.category_id])
+    if facet != "brand":
+        material["brands"] = sorted(str(b) for b in filters.brand_ids)
+    if facet != "price":
+        material["price"] = [str(filters.price_min), str(filters.price_max)]
+    material["attributes"] = sorted(
+        [name, sorted(values)] for name, values in filters.attributes if f"attr:{name}" != facet
+    )
+    digest = hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+    return f"{facet}:{digest[:32]}"
 
 
 SUMMARY_COLUMNS = (
@@ -245,7 +282,15 @@ class SearchBackend:
             return [(Product.created_at, True), (Product.id, True)]
         return [(Product.popularity, True), (Product.id, False)]  # popularity; browsing
 
-    async def search(self, session: AsyncSession, request: SearchRequest) -> SearchResult:
+    async def search(
+        self,
+        session: AsyncSession,
+        request: SearchRequest,
+        facet_cache: FacetCache | None = None,
+    ) -> SearchResult:
+        """The page, total and facets of a search. `facet_cache` keeps the counts a search
+        without words makes over the other filters only (its category facet counts every
+        visible product of every category), which many browsing requests share."""
         category_ids = None
         if request.filters.category_id is not None:
             subtree = descendant_ids_select(request.filters.category_id)
@@ -261,21 +306,38 @@ class SearchBackend:
                 # Nothing matches every term: fall back to the best partial matches.
                 match = self._match(request.query.terms, require_all=False)
                 partial = True
-        parts = (
-            self._browse_parts(request, clauses)
-            if match is None
-            else self._match_parts(request, clauses, match)
-        )
+        found: list[FacetRow] = []
+        pending: dict[str, str] = {}  # facet -> the cache key to store its counts under
+        if match is None:
+            parts, own = self._browse_parts(request, clauses)
+            for facet, part in own.items():
+                if facet_cache is not None:
+                    key = _own_facet_key(facet, request.filters, category_ids)
+                    cached, stored_under = await facet_cache.lookup(key)
+                    if cached is not None:
+                        found += cached
+                        continue
+                    if stored_under is not None:
+                        pending[facet] = stored_under
+                parts.append(part)
+        else:
+            parts = self._match_parts(request, clauses, match)
         await self._before_facets(session)
+        rows_read: list[FacetRow] = [
+            (r[0], r[1], r[2], r[3], r[4]) for r in (await session.execute(union_all(*parts))).all()
+        ]
+        if facet_cache is not None:
+            for facet, stored_under in pending.items():
+                await facet_cache.store(stored_under, [r for r in rows_read if r[0] == facet])
         counts: dict[str, dict[str, int]] = {
             name: {} for name in ["brand", "category", "price", "total", "page"]
         }
         counts.update({f"attr:{a}": {} for a in request.facet_attributes})
         names: dict[str, tuple[str, str]] = {}
-        for facet, value, n, name, slug in (await session.execute(union_all(*parts))).all():
+        for facet, value, n, name, slug in [*rows_read, *found]:
             counts[facet][str(value)] = int(n)
             if name is not None:
-                names[f"{facet}:{value}"] = (name, slug)
+                names[f"{facet}:{value}"] = (name, slug or "")
         total = counts["total"].get("all", 0)
         page = sorted(counts.pop("page").items(), key=lambda item: item[1])
         rows = await self._rows(session, [_as_uuid(value) for value, _position in page])
@@ -354,20 +416,22 @@ class SearchBackend:
 
     def _browse_parts(
         self, request: SearchRequest, clauses: dict[str, ColumnElement[bool]]
-    ) -> list[Any]:
+    ) -> tuple[list[Any], dict[str, Any]]:
         """Facet counts, the total and the page's ids of a search without words. Without a
         match to scan once, each facet whose own filter is set counts under the other filters
-        with its own statement (one that can use the indexes of those filters); the others,
-        the total and the page share the set passing every filter."""
+        with its own statement (one that can use the indexes of those filters): those are
+        returned apart, by facet name. The other facets, the total and the page share the set
+        passing every filter."""
         facet_columns = self._facet_columns(request)
         everything = list(clauses.values())
         parts: list[Any] = []
+        own: dict[str, Any] = {}
         shared: dict[str, Any] = {}
         for facet, column in facet_columns.items():
             if facet in clauses:
                 where = [clause for name, clause in clauses.items() if name != facet]
                 values = select(column.label("v")).select_from(Product).where(*where).subquery()
-                parts.append(_counts(facet, values.c.v, true(), _NAMED.get(facet)))
+                own[facet] = _counts(facet, values.c.v, true(), _NAMED.get(facet))
             else:
                 shared[facet] = column
         labels = {facet: f"v{i}" for i, facet in enumerate(shared)}
@@ -389,7 +453,7 @@ class SearchBackend:
         ).subquery("browse_page_keys")
         ordered = [(ordered_ids.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
         parts.append(_page(ordered_ids.c.id, ordered, true(), ordered_ids, request))
-        return parts
+        return parts, own
 
     async def _rows(
         self, session: AsyncSession, ids: list[uuid.UUID | None]

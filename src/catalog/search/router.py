@@ -145,6 +145,11 @@ async def search(
             page=page,
             page_size=page_size,
             facet_attributes=tuple(facets),
+            facet_cache=(
+                service.CachedFacetCounts(read_cache, settings.cache_list_ttl_seconds)
+                if read_cache is not None
+                else None
+            ),
         )
         return dumps(body), str(total)
 

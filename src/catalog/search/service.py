@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 from typing import Any
 
+import orjson
 from sqlalchemy import String, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,10 +14,17 @@ from catalog.analytics.recorder import EventRecorder
 from catalog.db import new_id, utcnow
 from catalog.errors import NotFound
 from catalog.kit import metrics
-from catalog.kit.invalidation import SEARCH, invalidate
+from catalog.kit.cache import Cached, ReadCache
+from catalog.kit.invalidation import REFS, SEARCH, invalidate
 from catalog.models import SearchClick, SearchEvent, SearchQuery, SearchSynonym
 from catalog.products.service import serialize_summary
-from catalog.search.backend import SearchBackend, SearchFilters, SearchRequest, SearchSort
+from catalog.search.backend import (
+    FacetRow,
+    SearchBackend,
+    SearchFilters,
+    SearchRequest,
+    SearchSort,
+)
 from catalog.search.query import apply_synonyms, normalize_query, parse_query
 from catalog.search.schemas import SynonymIn
 
@@ -104,6 +112,36 @@ async def list_synonyms(session: AsyncSession) -> list[SearchSynonym]:
 # --------------------------------------------------------------------------- search
 
 
+class CachedFacetCounts:
+    """Browse facet counts in the response cache, under the generations of the namespaces a
+    write bumps when it changes a product (SEARCH) or a brand's or category's name (REFS). The
+    key is made with the generations read before counting, so counts made from data older
+    than a write are never found after it."""
+
+    NAME = "search-facets"
+
+    def __init__(self, read_cache: ReadCache, ttl: float) -> None:
+        self.read_cache = read_cache
+        self.ttl = ttl
+
+    async def lookup(self, key: str) -> tuple[list[FacetRow] | None, str | None]:
+        stored_under = await self.read_cache.key(self.NAME, [SEARCH, REFS], key)
+        if stored_under is None:
+            return None, None
+        cache = self.read_cache.cache
+        hit = await cache.get(stored_under)
+        if hit is None:
+            cache.stats.miss(self.NAME)
+            return None, stored_under
+        cache.stats.hit(self.NAME)
+        return [(f, v, int(n), name, slug) for f, v, n, name, slug in orjson.loads(hit.body)], None
+
+    async def store(self, stored_under: str, rows: list[FacetRow]) -> None:
+        await self.read_cache.cache.set(
+            stored_under, Cached(body=orjson.dumps(rows), etag=""), self.ttl
+        )
+
+
 async def run_search(
     session: AsyncSession,
     backend: SearchBackend,
@@ -114,6 +152,7 @@ async def run_search(
     page: int,
     page_size: int,
     facet_attributes: tuple[str, ...],
+    facet_cache: CachedFacetCounts | None = None,
 ) -> tuple[dict[str, Any], int]:
     """The search answer (without its `search_id`) and the total number of results."""
     query = parse_query(q)
@@ -139,7 +178,7 @@ async def run_search(
         limit=page_size,
         facet_attributes=facet_attributes,
     )
-    result = await backend.search(session, request)
+    result = await backend.search(session, request, facet_cache)
     body = {
         "items": [serialize_summary(row) for row in result.rows],
         "total": result.total,
