@@ -182,6 +182,22 @@ def _or_all(clauses: list[ColumnElement[bool]]) -> ColumnElement[bool]:
     return out
 
 
+# The price bucket of a product, as the price facet counts it (built once: it never changes).
+_PRICE_BUCKET = case(
+    *[
+        (
+            and_(
+                Product.price_min >= low,
+                *([Product.price_min < high] if high is not None else []),
+            ),
+            literal(key),
+        )
+        for key, low, high in PRICE_BUCKETS
+    ],
+    else_=literal("0-25"),
+)
+
+
 class SearchBackend:
     """Shared query building; subclasses provide the full-text expressions."""
 
@@ -355,23 +371,10 @@ class SearchBackend:
 
     def _facet_columns(self, request: SearchRequest) -> dict[str, Any]:
         """The value each facet counts, by facet name."""
-        bucket = case(
-            *[
-                (
-                    and_(
-                        Product.price_min >= low,
-                        *([Product.price_min < high] if high is not None else []),
-                    ),
-                    literal(key),
-                )
-                for key, low, high in PRICE_BUCKETS
-            ],
-            else_=literal("0-25"),
-        )
         columns: dict[str, Any] = {
             "brand": Product.brand_id,
             "category": Product.category_id,
-            "price": bucket,
+            "price": _PRICE_BUCKET,
         }
         for attr in request.facet_attributes:
             columns[f"attr:{attr}"] = self._attribute_value(attr)
