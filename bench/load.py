@@ -1352,6 +1352,8 @@ def _classify(statement: str) -> str:
         ("select product.id, product.name, product.popularity", "suggest: products"),
         ("search_base", "search: facets, total and page ids (one scan)"),
         ("search_full", "browse: facets, total and page ids"),
+        ("browse_page_keys", "browse: page ids and the counts not cached"),
+        ("select exists (select", "search: which words match anything (typo check)"),
         ("select product.id, product.sku", "search: summaries of the page's ids"),
         ("from brand where brand.id in", "search: brand names of the facets"),
         ("from category where category.id in", "search: category names of the facets"),

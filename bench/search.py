@@ -412,6 +412,8 @@ _STATEMENT_KINDS: tuple[tuple[str, str], ...] = (
     (r"where product\.search_vector @@", "typo: does the word match (term exists)"),
     (r"search_base", "search: facets, total and page ids (one scan)"),
     (r"search_full", "browse: facets, total and page ids"),
+    (r"browse_page_keys", "browse: page ids and the counts not cached"),
+    (r"^select exists \(select", "typo: which words match anything"),
     (r"^select product\.id, product\.sku", "page: summaries of the page's ids"),
     (r"^select \$1(::integer)? as anon_1\s+from product", "all-terms exists probe"),
     (r"lower\(brand\.name\) like", "suggest: brands (LIKE)"),

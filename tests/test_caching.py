@@ -288,9 +288,9 @@ class TestFreshAcrossInstances:
     async def test_browse_facet_counts_are_shared_and_follow_writes(
         self, pair: tuple[FastAPI, FastAPI]
     ) -> None:
-        """Browsing keeps the counts made over the other filters only (the category facet of
-        a category page counts every category) for the next pages and sorts, on every worker,
-        until a write changes them."""
+        """Browsing keeps its total and facet counts (those of a facet whose filter is set
+        made over the other filters only: the category facet of a category page counts every
+        category) for the next pages and sorts, on every worker, until a write changes them."""
         a, b = pair
         async with await admin_client(a) as admin, make_client(b) as reader:
 
@@ -308,16 +308,26 @@ class TestFreshAcrossInstances:
             assert await categories(page) == {"Chairs": 1, "Lamps": 1}
             hits = stats.hits.get("search-facets", 0)
             assert await categories({**page, "sort": "newest"}) == {"Chairs": 1, "Lamps": 1}
-            assert stats.hits.get("search-facets", 0) == hits + 1
+            # Every count of the page is found: brands, categories, prices and the total.
+            assert stats.hits.get("search-facets", 0) == hits + 4
             before = seen(b)
             await make_product(admin, sku="F-3", name="Floor Lamp", category_id=lamps["id"])
             await settle(b, before)
             assert await categories({**page, "sort": "rating"}) == {"Chairs": 1, "Lamps": 2}
+            # The total is kept too, and follows writes like the counts.
+            chair_page = (await reader.get(f"{API}/search", params={**page, "page": "2"})).json()
+            assert (chair_page["total"], chair_page["items"]) == (1, [])
+            before = seen(b)
+            await make_product(admin, sku="F-4", name="Arm Chair", category_id=chairs["id"])
+            await settle(b, before)
+            r = await reader.get(f"{API}/search", params={**page, "sort": "price_desc"})
+            assert r.json()["total"] == 2
+            assert {i["name"] for i in r.json()["items"]} == {"Oak Chair", "Arm Chair"}
             before = seen(b)
             r = await admin.patch(f"{API}/categories/{lamps['id']}", json={"name": "Lighting"})
             assert r.status_code == 200, r.text
             await settle(b, before)
-            renamed = {"Chairs": 1, "Lighting": 2}
+            renamed = {"Chairs": 2, "Lighting": 2}
             assert await categories({**page, "sort": "price_asc"}) == renamed
             # The other filters are part of what the counts depend on.
             assert await categories({**page, "price_min": "11"}) == {}

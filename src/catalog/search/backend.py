@@ -47,6 +47,7 @@ from sqlalchemy import (
     true,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -118,8 +119,8 @@ FacetRow = tuple[str, str, int, str | None, str | None]
 
 
 class FacetCache(Protocol):
-    """Where browse facet counts are kept between requests, invalidated by every write that
-    can change them."""
+    """Where the totals and facet counts of searches without words are kept between requests,
+    invalidated by every write that can change them."""
 
     async def lookup(self, key: str) -> tuple[list[FacetRow] | None, str | None]:
         """(the rows kept under `key`, or None; the key to store them under once counted, or
@@ -130,8 +131,9 @@ class FacetCache(Protocol):
 
 
 def _own_facet_key(facet: str, filters: SearchFilters, category_ids: list[uuid.UUID] | None) -> str:
-    """What the counts of `facet` depend on in a search without words: every filter but its
-    own (the category subtree as resolved, so moving a category changes the key)."""
+    """What the counts of `facet` (or the total) depend on in a search without words: every
+    filter but the facet's own (the category subtree as resolved, so moving a category changes
+    the key)."""
     material: dict[str, Any] = {
         "facet": facet,
         "in_stock": filters.in_stock,
@@ -207,8 +209,10 @@ class SearchBackend:
     def _match(self, terms: list[Term], *, require_all: bool) -> ColumnElement[bool]:
         raise NotImplementedError
 
-    def _relevance_order(self, query: ParsedQuery) -> list[SortKey]:
-        """(expression, descending) pairs ranking full-text matches."""
+    def _relevance_order(self, query: ParsedQuery, *, partial: bool) -> list[SortKey]:
+        """(expression, descending) pairs ranking full-text matches; `partial`: the matches
+        have some of the terms, not necessarily all (otherwise each has every term, which the
+        order need not check again row by row)."""
         raise NotImplementedError
 
     def _word_match(self, word: str) -> ColumnElement[bool]:
@@ -283,11 +287,11 @@ class SearchBackend:
         return out
 
     # ------------------------------------------------------------------ search
-    def _sort_keys(self, request: SearchRequest) -> list[SortKey]:
+    def _sort_keys(self, request: SearchRequest, *, partial: bool = False) -> list[SortKey]:
         """(expression, descending) pairs of the order; the last one (the id) breaks ties."""
         sort = request.sort
         if sort == SearchSort.relevance and not request.query.empty:
-            return [*self._relevance_order(request.query), (Product.id, False)]
+            return [*self._relevance_order(request.query, partial=partial), (Product.id, False)]
         if sort == SearchSort.price_asc:
             return [(Product.price_min, False), (Product.id, False)]
         if sort == SearchSort.price_desc:
@@ -304,9 +308,12 @@ class SearchBackend:
         request: SearchRequest,
         facet_cache: FacetCache | None = None,
     ) -> SearchResult:
-        """The page, total and facets of a search. `facet_cache` keeps the counts a search
-        without words makes over the other filters only (its category facet counts every
-        visible product of every category), which many browsing requests share."""
+        """The page, total and facets of a search. `facet_cache` keeps the total and the facet
+        counts of searches without words: they depend on the filters only, not on the sort or
+        the page, so paging through a category or sorting it again only looks for the page's
+        products. A facet whose own filter is set counts over the other filters only (the
+        category facet of a category page counts every category), which even more browsing
+        requests share."""
         category_ids = None
         if request.filters.category_id is not None:
             subtree = descendant_ids_select(request.filters.category_id)
@@ -325,8 +332,9 @@ class SearchBackend:
         found: list[FacetRow] = []
         pending: dict[str, str] = {}  # facet -> the cache key to store its counts under
         if match is None:
-            parts, own = self._browse_parts(request, clauses)
-            for facet, part in own.items():
+            counted, page_part = self._browse_parts(request, clauses)
+            parts = [page_part]
+            for facet, part in counted.items():
                 if facet_cache is not None:
                     key = _own_facet_key(facet, request.filters, category_ids)
                     cached, stored_under = await facet_cache.lookup(key)
@@ -337,7 +345,7 @@ class SearchBackend:
                         pending[facet] = stored_under
                 parts.append(part)
         else:
-            parts = self._match_parts(request, clauses, match)
+            parts = self._match_parts(request, clauses, match, partial=partial)
         await self._before_facets(session)
         rows_read: list[FacetRow] = [
             (r[0], r[1], r[2], r[3], r[4]) for r in (await session.execute(union_all(*parts))).all()
@@ -385,13 +393,15 @@ class SearchBackend:
         request: SearchRequest,
         clauses: dict[str, ColumnElement[bool]],
         match: ColumnElement[bool],
+        *,
+        partial: bool,
     ) -> list[Any]:
         """Facet counts, the total and the page's ids of a full-text search, from one pass
         over the matching products: a CTE holding each match's facet values, one flag per facet
         filter and the sort keys; each facet counts the rows passing every filter but its own,
         and the page is the first rows passing them all."""
         facet_columns = self._facet_columns(request)
-        keys = self._sort_keys(request)
+        keys = self._sort_keys(request, partial=partial)
         columns: list[Any] = [Product.id.label("id")]
         labels: dict[str, str] = {}
         for i, (facet, column) in enumerate(facet_columns.items()):
@@ -419,22 +429,21 @@ class SearchBackend:
 
     def _browse_parts(
         self, request: SearchRequest, clauses: dict[str, ColumnElement[bool]]
-    ) -> tuple[list[Any], dict[str, Any]]:
-        """Facet counts, the total and the page's ids of a search without words. Without a
-        match to scan once, each facet whose own filter is set counts under the other filters
-        with its own statement (one that can use the indexes of those filters): those are
-        returned apart, by facet name. The other facets, the total and the page share the set
-        passing every filter."""
+    ) -> tuple[dict[str, Any], Any]:
+        """The counts (each facet's and the total, by name) and the page's ids of a search
+        without words, as separate parts, so that counts found in a cache can be left out.
+        Without a match to scan once, a facet whose own filter is set counts under the other
+        filters with its own subquery (one that can use the indexes of those filters); the
+        other facets and the total share the set passing every filter."""
         facet_columns = self._facet_columns(request)
         everything = list(clauses.values())
-        parts: list[Any] = []
-        own: dict[str, Any] = {}
+        counted: dict[str, Any] = {}
         shared: dict[str, Any] = {}
         for facet, column in facet_columns.items():
             if facet in clauses:
                 where = [clause for name, clause in clauses.items() if name != facet]
                 values = select(column.label("v")).select_from(Product).where(*where).subquery()
-                own[facet] = _counts(facet, values.c.v, true(), _NAMED.get(facet))
+                counted[facet] = _counts(facet, values.c.v, true(), _NAMED.get(facet))
             else:
                 shared[facet] = column
         labels = {facet: f"v{i}" for i, facet in enumerate(shared)}
@@ -444,10 +453,9 @@ class SearchBackend:
             .where(*everything)
             .cte("search_full")
         )
-        parts += [
-            _counts(facet, full.c[labels[facet]], true(), _NAMED.get(facet)) for facet in shared
-        ]
-        parts.append(_total(full, true()))
+        for facet in shared:
+            counted[facet] = _counts(facet, full.c[labels[facet]], true(), _NAMED.get(facet))
+        counted["total"] = _total(full, true())
         keys = self._sort_keys(request)
         ordered_ids = (
             select(Product.id.label("id"), *[e.label(f"k{i}") for i, (e, _d) in enumerate(keys)])
@@ -455,8 +463,7 @@ class SearchBackend:
             .where(*everything)
         ).subquery("browse_page_keys")
         ordered = [(ordered_ids.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
-        parts.append(_page(ordered_ids.c.id, ordered, true(), ordered_ids, request))
-        return parts, own
+        return counted, _page(ordered_ids.c.id, ordered, true(), ordered_ids, request)
 
     async def _rows(
         self, session: AsyncSession, ids: list[uuid.UUID | None]
@@ -753,6 +760,9 @@ def _ts_term(term: Term, weight: str = "") -> str:
     return "(" + " | ".join(_ts_form(f, weight) for f in term.forms) + ")"
 
 
+_CLOSING_QUOTE = literal("'(?= |$)")
+
+
 class PostgresSearchBackend(SearchBackend):
     name = "postgresql"
 
@@ -777,7 +787,7 @@ class PostgresSearchBackend(SearchBackend):
         joiner = " & " if require_all else " | "
         return self._vector.op("@@")(self._tsquery(joiner.join(_ts_term(t) for t in terms)))
 
-    def _relevance_order(self, query: ParsedQuery) -> list[SortKey]:
+    def _relevance_order(self, query: ParsedQuery, *, partial: bool) -> list[SortKey]:
         # A term's field tier comes from weight-restricted queries ('chair':A matches only a
         # name's lexeme) on the whole vector: the same answer as matching the vector filtered to
         # that weight (ts_filter), without building a filtered copy of it for every row.
@@ -786,20 +796,26 @@ class PostgresSearchBackend(SearchBackend):
         tier: ColumnElement[Any] = literal(0)
         for term in query.terms:
             tq = self._tsquery(_ts_term(term))
-            matched = matched + _int(v.op("@@")(tq))
+            found = [(v.op("@@")(tq), literal(1))] if partial else []
+            if partial:
+                matched = matched + _int(v.op("@@")(tq))
             tier = tier + case(
                 (v.op("@@")(self._tsquery(_ts_term(term, "A"))), literal(3)),
                 (v.op("@@")(self._tsquery(_ts_term(term, "B"))), literal(2)),
-                (v.op("@@")(tq), literal(1)),
-                else_=literal(0),
+                *found,
+                else_=literal(0 if partial else 1),
             )
-        order: list[SortKey] = [(matched, True)]
+        order: list[SortKey] = [(matched, True)] if partial else []
         if len(query.terms) > 1:
-            # phraseto_tsquery places the words as the text does (stop words leave gaps); a
-            # tsquery has no weights to add afterwards, so the name's phrase filters the vector.
-            name_v = func.ts_filter(v, literal_column("'{a}'::\"char\"[]"))
+            # phraseto_tsquery places the words as the text does (stop words leave gaps). The
+            # name's phrase is the same tsquery with every lexeme restricted to weight A: its
+            # text form quotes each lexeme, so a weight goes after each closing quote (one
+            # followed by a space or the end). All of it is constant, folded once by the planner.
             phrase = func.phraseto_tsquery(literal_column("'english'"), query.text)
-            order += [(_int(name_v.op("@@")(phrase)), True)]
+            name_phrase = cast(
+                func.regexp_replace(cast(phrase, String), _CLOSING_QUOTE, "':A", "g"), TSQUERY
+            )
+            order += [(_int(v.op("@@")(name_phrase)), True)]
             order += [(tier, True), (_int(v.op("@@")(phrase)), True)]
         else:
             order += [(tier, True)]
@@ -903,19 +919,21 @@ class SqliteSearchBackend(SearchBackend):
         joiner = " AND " if require_all else " OR "
         return self._in(joiner.join(_fts_term(t) for t in terms))
 
-    def _relevance_order(self, query: ParsedQuery) -> list[SortKey]:
+    def _relevance_order(self, query: ParsedQuery, *, partial: bool) -> list[SortKey]:
         matched: ColumnElement[Any] = literal(0)
         tier: ColumnElement[Any] = literal(0)
         for term in query.terms:
             expression = _fts_term(term)
-            matched = matched + _int(self._in(expression))
+            found = [(self._in(expression), literal(1))] if partial else []
+            if partial:
+                matched = matched + _int(self._in(expression))
             tier = tier + case(
                 (self._in(f"name : {expression}"), literal(3)),
                 (self._in(f"{{brand category}} : {expression}"), literal(2)),
-                (self._in(expression), literal(1)),
-                else_=literal(0),
+                *found,
+                else_=literal(0 if partial else 1),
             )
-        order: list[SortKey] = [(matched, True)]
+        order: list[SortKey] = [(matched, True)] if partial else []
         if len(query.terms) > 1:
             phrase = _fts_form(tuple(query.words))
             order += [(_int(self._in(f"name : {phrase}")), True), (tier, True)]

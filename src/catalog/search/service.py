@@ -113,10 +113,10 @@ async def list_synonyms(session: AsyncSession) -> list[SearchSynonym]:
 
 
 class CachedFacetCounts:
-    """Browse facet counts in the response cache, under the generations of the namespaces a
-    write bumps when it changes a product (SEARCH) or a brand's or category's name (REFS). The
-    key is made with the generations read before counting, so counts made from data older
-    than a write are never found after it."""
+    """Browse totals and facet counts in the response cache, under the generations of the
+    namespaces a write bumps when it changes a product (SEARCH) or a brand's or category's name
+    (REFS). The key is made with the generations read before counting, so counts made from
+    data older than a write are never found after it."""
 
     NAME = "search-facets"
 
