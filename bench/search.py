@@ -13,9 +13,9 @@ The query mix is generated deterministically from the catalog with `random.Rando
 product names, brand and category names; typos; filters and facets; browsing). Every measured
 URL is distinct and none is a warm-up URL, so every measured request misses the response cache:
 the figures are the cost of really searching, plus the cache's own overhead. Browsing requests
-share facet counts made over the other filters only (the category facet of a category page),
-which the service keeps in the cache; the run prints how many were found there (`--no-cache`
-measures without any cache).
+with the same filters share their total and facet counts, which depend on neither the sort nor
+the page and which the service keeps in the cache; the run prints how many were found there
+(`--no-cache` measures without any cache).
 
 Each SQL statement the app sends is timed (SQLAlchemy cursor events) and classified, which gives
 a per-statement breakdown of where the time goes. `--explain` re-runs the slowest request of the
@@ -884,7 +884,7 @@ async def _measure(
                         f"{name} {hits.get(name, 0)}/{misses.get(name, 0)}"
                         for name in sorted({*hits, *misses})
                     )
-                    + " (search-facets: browse facet counts over the other filters only)"
+                    + " (search-facets: browse totals and facet counts, shared by sorts and pages)"
                 )
             if truncated:
                 print(f"warning: time limit reached: {len(samples)} of {len(measured)} measured")
