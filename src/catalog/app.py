@@ -171,15 +171,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # 401: credentials that are sent are checked on every route, public ones included.
         responses=responses(401, 413, 429),
     )
+    # A request is routed by trying the routes in this order: the most requested first.
+    api.include_router(search_router)
+    api.include_router(products_router)
+    api.include_router(categories_router)
+    api.include_router(brands_router)
     api.include_router(auth_router)
     api.include_router(users_router)
     api.include_router(api_keys_router)
-    api.include_router(products_router)
     api.include_router(ratings_router)
     api.include_router(analytics_router)
-    api.include_router(categories_router)
-    api.include_router(brands_router)
-    api.include_router(search_router)
     api.include_router(imports_router)
     api.include_router(exports_router)
     api.include_router(product_images_router)
