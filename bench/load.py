@@ -1442,13 +1442,15 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str, suggest_q: str
             cursor=None,
         )
 
+    backend = PostgresSearchBackend()
+
     async def suggest(session: AsyncSession) -> None:
-        await PostgresSearchBackend().suggest(session, suggest_q, 10)
+        await backend.suggest(session, suggest_q, 10)
 
     async def search(session: AsyncSession) -> None:
         await search_service.run_search(
             session,
-            PostgresSearchBackend(),
+            backend,
             q=search_q,
             filters=SearchFilters(),
             sort=None,

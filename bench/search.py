@@ -424,6 +424,8 @@ _STATEMENT_KINDS: tuple[tuple[str, str], ...] = (
     (r"from category\s+where category\.id in", "facets: category names"),
     (r"^insert into search_event", "analytics insert (background)"),
     (r"^select count\(\*\)", "page: count (deep pages)"),
+    (r"^with recursive subtree", "category subtree ids"),
+    (r"^select set_config\('work_mem'", "session settings (work_mem, custom plans)"),
 )
 
 

@@ -19,9 +19,14 @@ target_metadata = Base.metadata
 # Search structures and stored list items maintained by the database itself (triggers, FTS5
 # tables) are not ORM models.
 UNMAPPED_TABLES = {"search_term", "product_fts", "product_terms", "product_terms_vocab"}
-UNMAPPED_COLUMNS = {("product", "search_vector"), ("product", "item_json")}
+UNMAPPED_COLUMNS = {
+    ("product", "search_vector"),
+    ("product", "name_vector"),
+    ("product", "item_json"),
+}
 UNMAPPED_INDEXES = {
     "ix_product_search_vector",
+    "ix_product_live_name_vector",
     "ix_product_attributes",
     "ix_product_name_trgm",
     "ix_search_term_trgm",
@@ -71,7 +76,9 @@ def _run(connection: Connection) -> None:
 
 
 async def run_migrations_online() -> None:
-    engine = create_engine(_settings())
+    # No statement timeout: rewriting every product (a new column's values) takes longer than
+    # any request may on a large catalog.
+    engine = create_engine(_settings().model_copy(update={"db_statement_timeout_ms": 0}))
     try:
         async with engine.connect() as connection:
             await connection.run_sync(_run)

@@ -81,6 +81,22 @@ class TestSuggest:
         assert await suggest(client, "on") == [("Ontario Map", "product")]
         assert await suggest(client, "the spe") == [("Theater Speaker", "product")]
 
+    async def test_only_names_suggest_products(self, client: httpx.AsyncClient) -> None:
+        lamp = await create_product(
+            client,
+            name="Harbor Lamp",
+            description="A marigold glow for reading",
+            attributes={"finish": "mahogany"},
+        )
+        assert await suggest(client, "marig") == []
+        assert await suggest(client, "mahog") == []
+        assert await suggest(client, "harbor la") == [("Harbor Lamp", "product")]
+        r = await client.patch(f"{API}/products/{lamp['id']}", json={"name": "Marigold Lamps"})
+        assert r.status_code == 200
+        assert await suggest(client, "marig") == [("Marigold Lamps", "product")]
+        assert await suggest(client, "marigold lamp") == [("Marigold Lamps", "product")]
+        assert await suggest(client, "harb") == []
+
     async def test_hidden_products_are_never_suggested(
         self, client: httpx.AsyncClient, app: FastAPI
     ) -> None:

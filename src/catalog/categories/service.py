@@ -20,13 +20,13 @@ async def get(session: AsyncSession, category_id: uuid.UUID) -> Category:
     return await get_or_404(session, Category, category_id, "Category")
 
 
-def descendants_cte(category_id: uuid.UUID) -> Any:
+def descendants_cte(category_id: Any) -> Any:
     """Ids of the category and all of its descendants (recursive CTE, any backend)."""
     tree = select(Category.id).where(Category.id == category_id).cte("subtree", recursive=True)
     return tree.union_all(select(Category.id).where(Category.parent_id == tree.c.id))
 
 
-def descendant_ids_select(category_id: uuid.UUID) -> Any:
+def descendant_ids_select(category_id: Any) -> Any:
     tree = descendants_cte(category_id)
     return select(tree.c.id)
 

@@ -4,7 +4,8 @@
 shape) as SQLAlchemy Core; each engine supplies only its full-text pieces:
 
 * `PostgresSearchBackend`: the weighted `search_vector` kept by triggers, `to_tsquery('english')`
-  (stemming), `ts_rank`, `ts_filter` for per-field tiers, `pg_trgm` for typo candidates;
+  (stemming), `ts_rank`, weight-restricted queries for per-field tiers, `pg_trgm` for typo
+  candidates, and the names' own `name_vector` for autocomplete;
 * `SqliteSearchBackend`: FTS5 with the porter stemmer, `bm25` with column weights, column filters
   for tiers, and the unstemmed `product_terms_vocab` for typo candidates.
 
@@ -13,15 +14,20 @@ when nothing matches every term), the query as a phrase in the name, field tier 
 (name 3 > brand/category 2 > description/attributes 1), any phrase match, popularity, text rank.
 Popularity comes before the engines' text scores: `bm25` is length-normalised and `ts_rank` is
 not, so letting them decide ties would make the two engines order the same catalog differently.
+
+Every value a search sends (words, filter values, the page) is a named bound parameter: the text
+of a statement depends only on the search's shape, and each shape's statement is built once
+(`SearchBackend._statement`).
 """
 
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import uuid
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any, Protocol
@@ -49,10 +55,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import BindParameter, ColumnElement
 
 from catalog.categories.service import descendant_ids_select
-from catalog.models import Brand, Category, Product, ProductStatus
+from catalog.models import Brand, Category, Product, ProductStatus, SearchQuery
 from catalog.search.query import ParsedQuery, Term
 
 PRICE_BUCKETS: list[tuple[str, Decimal, Decimal | None]] = [
@@ -176,12 +182,16 @@ SUMMARY_COLUMNS = (
     Category.slug.label("category_slug"),
 )
 
-
-def _or_all(clauses: list[ColumnElement[bool]]) -> ColumnElement[bool]:
-    out = clauses[0]
-    for clause in clauses[1:]:
-        out = out | clause
-    return out
+# The summaries of a page's products (`ids`) and the ids of a category's subtree
+# (`category_id`): statements of one shape, built once.
+_SUMMARIES = (
+    select(*SUMMARY_COLUMNS)
+    .select_from(Product)
+    .outerjoin(Brand, Brand.id == Product.brand_id)
+    .outerjoin(Category, Category.id == Product.category_id)
+    .where(Product.id.in_(bindparam("ids", expanding=True)))
+)
+_SUBTREE = descendant_ids_select(bindparam("category_id", type_=Uuid))
 
 
 # The price bucket of a product, as the price facet counts it (built once: it never changes).
@@ -200,37 +210,137 @@ _PRICE_BUCKET = case(
 )
 
 
+# The visible products: active and not deleted.
+_LIVE = (Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
+
+
+@dataclass(frozen=True)
+class _FilterShape:
+    """Which filters a search has, not their values (those are bound parameters)."""
+
+    in_stock: bool | None
+    rating: bool
+    brands: bool
+    category: bool
+    price_min: bool
+    price_max: bool
+    attributes: tuple[str, ...]  # the names of the attribute filters, in order
+
+    @classmethod
+    def of(cls, filters: SearchFilters) -> _FilterShape:
+        return cls(
+            in_stock=filters.in_stock,
+            rating=filters.rating_min is not None,
+            brands=bool(filters.brand_ids),
+            category=filters.category_id is not None,
+            price_min=filters.price_min is not None,
+            price_max=filters.price_max is not None,
+            attributes=tuple(name for name, _values in filters.attributes),
+        )
+
+
+def _filter_values(filters: SearchFilters, category_ids: list[uuid.UUID] | None) -> dict[str, Any]:
+    """The bound values of the filters of `_FilterShape.of(filters)`."""
+    values: dict[str, Any] = {}
+    if filters.rating_min is not None:
+        values["rating_min"] = filters.rating_min
+    if filters.brand_ids:
+        values["brand_ids"] = list(filters.brand_ids)
+    if filters.category_id is not None:
+        # Literal ids (resolved beforehand) give the planner real selectivity estimates.
+        values["category_ids"] = category_ids or [filters.category_id]
+    if filters.price_min is not None:
+        values["price_min"] = filters.price_min
+    if filters.price_max is not None:
+        values["price_max"] = filters.price_max
+    for i, (_name, accepted) in enumerate(filters.attributes):
+        values[f"attr{i}"] = list(accepted)
+    return values
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """Everything that decides the text of a search statement."""
+
+    # browse (no words) | nothing (only stop words) | all (every term) | any (some terms: the
+    # partial matches) | exists (whether anything has every term)
+    mode: str
+    terms: int
+    filters: _FilterShape
+    sort: SearchSort = SearchSort.popularity
+    facet_attributes: tuple[str, ...] = ()
+    counted: tuple[str, ...] = ()  # browse: the counts made (the others come from the cache)
+
+
 class SearchBackend:
-    """Shared query building; subclasses provide the full-text expressions."""
+    """Shared query building; subclasses provide the full-text expressions.
+
+    Every value of a search (words, filter values, page) is a named bound parameter, so a
+    statement depends only on the search's shape (`_Shape`): which filters, how many terms,
+    which sort and facets. Each shape's statement is built once and kept: building the search
+    statement took 2-3 ms of Python per request (half of what PostgreSQL needs to run it for a
+    typical query, and garbage for the collector), while a statement object used again has its
+    SQLAlchemy cache key and compiled form at hand at once."""
 
     name = "base"
+    STATEMENTS_KEPT = 512
+
+    def __init__(self) -> None:
+        self._statements: OrderedDict[Any, Any] = OrderedDict()
+
+    def _statement(self, shape: Any, build: Callable[[], Any]) -> Any:
+        """The statement of `shape`, built by `build` the first time (least recently used
+        shapes are forgotten beyond `STATEMENTS_KEPT`)."""
+        stmt = self._statements.get(shape)
+        if stmt is None:
+            stmt = self._statements[shape] = build()
+            if len(self._statements) > self.STATEMENTS_KEPT:
+                self._statements.popitem(last=False)
+        else:
+            self._statements.move_to_end(shape)
+        return stmt
 
     # ------------------------------------------------------------------ engine hooks
-    def _match(self, terms: list[Term], *, require_all: bool) -> ColumnElement[bool]:
+    def _matches(self, name: str) -> ColumnElement[bool]:
+        """The products matching the engine's query text bound under `name` (made by
+        `_match_text` or `_word_text`)."""
         raise NotImplementedError
 
-    def _relevance_order(self, query: ParsedQuery, *, partial: bool) -> list[SortKey]:
-        """(expression, descending) pairs ranking full-text matches; `partial`: the matches
-        have some of the terms, not necessarily all (otherwise each has every term, which the
-        order need not check again row by row)."""
+    def _match_text(self, terms: list[Term], *, require_all: bool) -> str:
         raise NotImplementedError
 
-    def _word_match(self, word: str) -> ColumnElement[bool]:
-        """The products having `word` (as the index has it: stemmed on PostgreSQL)."""
+    def _word_text(self, word: str) -> str:
+        """The query text of a single word (matched as the index has it: stemmed on
+        PostgreSQL)."""
+        raise NotImplementedError
+
+    def _relevance_order(self, terms: int, *, partial: bool) -> list[SortKey]:
+        """(expression, descending) pairs ranking full-text matches of `terms` terms, whose
+        texts `_relevance_values` binds; `partial`: the matches have some of the terms, not
+        necessarily all (otherwise each has every term, which the order need not check again
+        row by row)."""
+        raise NotImplementedError
+
+    def _relevance_values(self, query: ParsedQuery, *, partial: bool) -> dict[str, Any]:
         raise NotImplementedError
 
     async def matching_words(self, session: AsyncSession, words: list[str]) -> set[str]:
         """Which of `words` some visible product has, in one statement."""
         if not words:
             return set()
-        live = (Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
-        checks = [
-            exists(select(literal(1)).select_from(Product).where(*live, self._word_match(word)))
-            for word in words
-        ]
-        row = (
-            await session.execute(select(*[c.label(f"w{i}") for i, c in enumerate(checks)]))
-        ).one()
+
+        def build() -> Any:
+            checks = [
+                exists(
+                    select(literal(1)).select_from(Product).where(*_LIVE, self._matches(f"w{i}"))
+                )
+                for i in range(len(words))
+            ]
+            return select(*[c.label(f"w{i}") for i, c in enumerate(checks)])
+
+        stmt = self._statement(("words", len(words)), build)
+        values = {f"w{i}": self._word_text(word) for i, word in enumerate(words)}
+        row = (await session.execute(stmt, values)).one()
         return {word for word, found in zip(words, row, strict=True) if found}
 
     async def term_matches(self, session: AsyncSession, word: str) -> bool:
@@ -254,44 +364,41 @@ class SearchBackend:
     def _attribute_value(name: str) -> ColumnElement[str]:
         return cast(Product.attributes[name].as_string(), String)
 
-    def _filter_clauses(
-        self, filters: SearchFilters, category_ids: list[uuid.UUID] | None = None
-    ) -> dict[str, ColumnElement[bool]]:
-        """Each facet's own filter under its facet name, plain filters under '_'."""
+    def _filter_clauses(self, shape: _FilterShape) -> dict[str, ColumnElement[bool]]:
+        """Each facet's own filter under its facet name, plain filters under '_'; the values
+        are the parameters `_filter_values` binds."""
         out: dict[str, ColumnElement[bool]] = {}
-        plain: list[ColumnElement[bool]] = [
-            Product.status == ProductStatus.active.value,
-            Product.deleted_at.is_(None),
-        ]
-        if filters.in_stock is True:
+        plain: list[ColumnElement[bool]] = list(_LIVE)
+        if shape.in_stock is True:
             plain.append(Product.total_stock > 0)
-        elif filters.in_stock is False:
+        elif shape.in_stock is False:
             plain.append(Product.total_stock == 0)
-        if filters.rating_min is not None:
-            plain.append(Product.rating_avg >= filters.rating_min)
+        if shape.rating:
+            plain.append(Product.rating_avg >= bindparam("rating_min"))
         out["_"] = and_(*plain)
-        if filters.brand_ids:
-            out["brand"] = Product.brand_id.in_(filters.brand_ids)
-        if filters.category_id is not None:
-            # Literal ids (resolved beforehand) give the planner real selectivity estimates.
-            out["category"] = Product.category_id.in_(category_ids or [filters.category_id])
+        if shape.brands:
+            out["brand"] = Product.brand_id.in_(bindparam("brand_ids", expanding=True))
+        if shape.category:
+            out["category"] = Product.category_id.in_(bindparam("category_ids", expanding=True))
         price: list[ColumnElement[bool]] = []
-        if filters.price_min is not None:
-            price.append(Product.price_max >= filters.price_min)
-        if filters.price_max is not None:
-            price.append(Product.price_min <= filters.price_max)
+        if shape.price_min:
+            price.append(Product.price_max >= bindparam("price_min"))
+        if shape.price_max:
+            price.append(Product.price_min <= bindparam("price_max"))
         if price:
             out["price"] = and_(*price)
-        for name, values in filters.attributes:
-            out[f"attr:{name}"] = self._attribute_value(name).in_(values)
+        for i, name in enumerate(shape.attributes):
+            accepted: BindParameter[Any] = bindparam(f"attr{i}", expanding=True)
+            out[f"attr:{name}"] = self._attribute_value(name).in_(accepted)
         return out
 
     # ------------------------------------------------------------------ search
-    def _sort_keys(self, request: SearchRequest, *, partial: bool = False) -> list[SortKey]:
+    def _sort_keys(self, shape: _Shape) -> list[SortKey]:
         """(expression, descending) pairs of the order; the last one (the id) breaks ties."""
-        sort = request.sort
-        if sort == SearchSort.relevance and not request.query.empty:
-            return [*self._relevance_order(request.query, partial=partial), (Product.id, False)]
+        sort = shape.sort
+        if sort == SearchSort.relevance and shape.terms:
+            partial = shape.mode == "any"
+            return [*self._relevance_order(shape.terms, partial=partial), (Product.id, False)]
         if sort == SearchSort.price_asc:
             return [(Product.price_min, False), (Product.id, False)]
         if sort == SearchSort.price_desc:
@@ -314,41 +421,45 @@ class SearchBackend:
         products. A facet whose own filter is set counts over the other filters only (the
         category facet of a category page counts every category), which even more browsing
         requests share."""
+        filters, query = request.filters, request.query
         category_ids = None
-        if request.filters.category_id is not None:
-            subtree = descendant_ids_select(request.filters.category_id)
-            category_ids = list((await session.execute(subtree)).scalars())
-        clauses = self._filter_clauses(request.filters, category_ids)
-        match: ColumnElement[bool] | None = None
-        partial = False
-        if request.query.text and request.query.empty:
-            match = false()  # only words like "the": nothing to look for
-        elif not request.query.empty:
-            match = self._match(request.query.terms, require_all=True)
-            if len(request.query.terms) > 1 and not await self._exists(session, clauses, match):
-                # Nothing matches every term: fall back to the best partial matches.
-                match = self._match(request.query.terms, require_all=False)
-                partial = True
+        if filters.category_id is not None:
+            subtree = await session.execute(_SUBTREE, {"category_id": filters.category_id})
+            category_ids = list(subtree.scalars())
+        values = _filter_values(filters, category_ids)
+        values["offset"], values["limit"] = request.offset, request.limit
+        facet_attributes = tuple(dict.fromkeys(request.facet_attributes))
+        shape = _Shape("browse", 0, _FilterShape.of(filters), request.sort, facet_attributes)
         found: list[FacetRow] = []
         pending: dict[str, str] = {}  # facet -> the cache key to store its counts under
-        if match is None:
-            counted, page_part = self._browse_parts(request, clauses)
-            parts = [page_part]
-            for facet, part in counted.items():
+        if query.text and query.empty:
+            shape = replace(shape, mode="nothing")  # only words like "the": nothing to look for
+        elif not query.empty:
+            shape = replace(shape, mode="all", terms=len(query.terms))
+            values["q_match"] = self._match_text(query.terms, require_all=True)
+            if len(query.terms) > 1 and not await self._exists(session, shape, values):
+                # Nothing matches every term: fall back to the best partial matches.
+                shape = replace(shape, mode="any")
+                values["q_match"] = self._match_text(query.terms, require_all=False)
+            if shape.sort == SearchSort.relevance:
+                values.update(self._relevance_values(query, partial=shape.mode == "any"))
+        else:
+            counted: list[str] = []
+            for facet in [*self._facet_names(facet_attributes), "total"]:
                 if facet_cache is not None:
-                    key = _own_facet_key(facet, request.filters, category_ids)
+                    key = _own_facet_key(facet, filters, category_ids)
                     cached, stored_under = await facet_cache.lookup(key)
                     if cached is not None:
                         found += cached
                         continue
                     if stored_under is not None:
                         pending[facet] = stored_under
-                parts.append(part)
-        else:
-            parts = self._match_parts(request, clauses, match, partial=partial)
+                counted.append(facet)
+            shape = replace(shape, counted=tuple(counted))
+        stmt = self._statement(shape, lambda: self._search_statement(shape))
         await self._before_facets(session)
         rows_read: list[FacetRow] = [
-            (r[0], r[1], r[2], r[3], r[4]) for r in (await session.execute(union_all(*parts))).all()
+            (r[0], r[1], r[2], r[3], r[4]) for r in (await session.execute(stmt, values)).all()
         ]
         if facet_cache is not None:
             for facet, stored_under in pending.items():
@@ -356,7 +467,7 @@ class SearchBackend:
         counts: dict[str, dict[str, int]] = {
             name: {} for name in ["brand", "category", "price", "total", "page"]
         }
-        counts.update({f"attr:{a}": {} for a in request.facet_attributes})
+        counts.update({f"attr:{a}": {} for a in facet_attributes})
         names: dict[str, tuple[str, str]] = {}
         for facet, value, n, name, slug in [*rows_read, *found]:
             counts[facet][str(value)] = int(n)
@@ -365,43 +476,61 @@ class SearchBackend:
         total = counts["total"].get("all", 0)
         page = sorted(counts.pop("page").items(), key=lambda item: item[1])
         rows = await self._rows(session, [_as_uuid(value) for value, _position in page])
-        facets = self._facet_output(counts, names, request.facet_attributes)
-        return SearchResult(rows=rows, total=total, facets=facets, partial=partial)
+        facets = self._facet_output(counts, names, facet_attributes)
+        return SearchResult(rows=rows, total=total, facets=facets, partial=shape.mode == "any")
 
-    async def _exists(
-        self,
-        session: AsyncSession,
-        clauses: dict[str, ColumnElement[bool]],
-        match: ColumnElement[bool],
-    ) -> bool:
-        stmt = select(literal(1)).select_from(Product).where(*clauses.values(), match).limit(1)
-        return (await session.execute(stmt)).first() is not None
+    def _search_statement(self, shape: _Shape) -> Any:
+        """The one statement of a search: its facet counts, total and page's ids."""
+        clauses = self._filter_clauses(shape.filters)
+        if shape.mode == "browse":
+            counted, page_part = self._browse_parts(shape, clauses)
+            return union_all(page_part, *(counted[facet] for facet in shape.counted))
+        match = false() if shape.mode == "nothing" else self._matches("q_match")
+        return union_all(*self._match_parts(shape, clauses, match))
 
-    def _facet_columns(self, request: SearchRequest) -> dict[str, Any]:
+    async def _exists(self, session: AsyncSession, shape: _Shape, values: dict[str, Any]) -> bool:
+        """Whether some product passing the filters matches the query text `q_match`."""
+        probe = _Shape("exists", shape.terms, shape.filters)
+
+        def build() -> Any:
+            clauses = self._filter_clauses(shape.filters)
+            return (
+                select(literal(1))
+                .select_from(Product)
+                .where(*clauses.values(), self._matches("q_match"))
+                .limit(1)
+            )
+
+        stmt = self._statement(probe, build)
+        return (await session.execute(stmt, values)).first() is not None
+
+    @staticmethod
+    def _facet_names(facet_attributes: tuple[str, ...]) -> list[str]:
+        return ["brand", "category", "price", *(f"attr:{a}" for a in facet_attributes)]
+
+    def _facet_columns(self, facet_attributes: tuple[str, ...]) -> dict[str, Any]:
         """The value each facet counts, by facet name."""
         columns: dict[str, Any] = {
             "brand": Product.brand_id,
             "category": Product.category_id,
             "price": _PRICE_BUCKET,
         }
-        for attr in request.facet_attributes:
+        for attr in facet_attributes:
             columns[f"attr:{attr}"] = self._attribute_value(attr)
         return columns
 
     def _match_parts(
         self,
-        request: SearchRequest,
+        shape: _Shape,
         clauses: dict[str, ColumnElement[bool]],
         match: ColumnElement[bool],
-        *,
-        partial: bool,
     ) -> list[Any]:
         """Facet counts, the total and the page's ids of a full-text search, from one pass
         over the matching products: a CTE holding each match's facet values, one flag per facet
         filter and the sort keys; each facet counts the rows passing every filter but its own,
         and the page is the first rows passing them all."""
-        facet_columns = self._facet_columns(request)
-        keys = self._sort_keys(request, partial=partial)
+        facet_columns = self._facet_columns(shape.facet_attributes)
+        keys = self._sort_keys(shape)
         columns: list[Any] = [Product.id.label("id")]
         labels: dict[str, str] = {}
         for i, (facet, column) in enumerate(facet_columns.items()):
@@ -424,18 +553,18 @@ class SearchBackend:
         ]
         parts.append(_total(base, others("")))
         ordered = [(base.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
-        parts.append(_page(base.c.id, ordered, others(""), base, request))
+        parts.append(_page(base.c.id, ordered, others(""), base))
         return parts
 
     def _browse_parts(
-        self, request: SearchRequest, clauses: dict[str, ColumnElement[bool]]
+        self, shape: _Shape, clauses: dict[str, ColumnElement[bool]]
     ) -> tuple[dict[str, Any], Any]:
         """The counts (each facet's and the total, by name) and the page's ids of a search
         without words, as separate parts, so that counts found in a cache can be left out.
         Without a match to scan once, a facet whose own filter is set counts under the other
         filters with its own subquery (one that can use the indexes of those filters); the
         other facets and the total share the set passing every filter."""
-        facet_columns = self._facet_columns(request)
+        facet_columns = self._facet_columns(shape.facet_attributes)
         everything = list(clauses.values())
         counted: dict[str, Any] = {}
         shared: dict[str, Any] = {}
@@ -456,14 +585,14 @@ class SearchBackend:
         for facet in shared:
             counted[facet] = _counts(facet, full.c[labels[facet]], true(), _NAMED.get(facet))
         counted["total"] = _total(full, true())
-        keys = self._sort_keys(request)
+        keys = self._sort_keys(shape)
         ordered_ids = (
             select(Product.id.label("id"), *[e.label(f"k{i}") for i, (e, _d) in enumerate(keys)])
             .select_from(Product)
             .where(*everything)
         ).subquery("browse_page_keys")
         ordered = [(ordered_ids.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
-        return counted, _page(ordered_ids.c.id, ordered, true(), ordered_ids, request)
+        return counted, _page(ordered_ids.c.id, ordered, true(), ordered_ids)
 
     async def _rows(
         self, session: AsyncSession, ids: list[uuid.UUID | None]
@@ -472,14 +601,8 @@ class SearchBackend:
         wanted = [i for i in ids if i is not None]
         if not wanted:
             return []
-        stmt = (
-            select(*SUMMARY_COLUMNS)
-            .select_from(Product)
-            .outerjoin(Brand, Brand.id == Product.brand_id)
-            .outerjoin(Category, Category.id == Product.category_id)
-            .where(Product.id.in_(wanted))
-        )
-        found = {r.id: dict(r._mapping) for r in (await session.execute(stmt)).all()}
+        rows = (await session.execute(_SUMMARIES, {"ids": wanted})).all()
+        found = {r.id: dict(r._mapping) for r in rows}
         return [found[i] for i in wanted if i in found]
 
     async def _before_facets(self, session: AsyncSession) -> None:
@@ -600,39 +723,9 @@ class SearchBackend:
     ) -> list[Suggestion]:
         """Brands, categories and popular past queries starting with the words (up to `limit`
         of each), in one statement."""
-        from catalog.models import SearchQuery
-
-        phrase = " ".join(words)
-        starts, inner = f"{_like(phrase)}%", f"% {_like(phrase)}%"
-
-        def named(model: Any, kind: str) -> Select[Any]:
-            lowered = func.lower(model.name)
-            return (
-                select(
-                    literal(kind).label("kind"),
-                    model.id.label("id"),
-                    model.name.label("text"),
-                    cast(literal(0), Float).label("score"),
-                )
-                .where(lowered.like(starts, escape="\\") | lowered.like(inner, escape="\\"))
-                .order_by(func.length(model.name), model.name)
-                .limit(limit)
-            )
-
-        queries = (
-            select(
-                literal("query").label("kind"),
-                cast(literal(None), Uuid).label("id"),
-                SearchQuery.query.label("text"),
-                cast(SearchQuery.searches, Float).label("score"),
-            )
-            .where(SearchQuery.query.like(starts, escape="\\"), SearchQuery.searches >= 2)
-            .order_by(SearchQuery.searches.desc(), SearchQuery.query)
-            .limit(limit)
-        )
-        parts = [named(Brand, "brand"), named(Category, "category"), queries]
-        stmt = union_all(*(select(p.subquery()) for p in parts))
-        rows = (await session.execute(stmt)).all()
+        phrase = _like(" ".join(words))
+        values = {"starts": f"{phrase}%", "inner": f"% {phrase}%", "each": limit}
+        rows = (await session.execute(_REFERENCES, values)).all()
         order = {"brand": 0, "category": 1, "query": 2}
 
         # Each part's own order (a union does not keep it): names shortest first, queries most
@@ -644,6 +737,44 @@ class SearchBackend:
             Suggestion(text=r.text, kind=r.kind, id=r.id, score=float(r.score))
             for r in sorted(rows, key=rank)
         ]
+
+
+def _references() -> Any:
+    """Brands and categories whose name has a word starting with the text (`starts`: at its
+    start, `inner`: after a space) and popular past queries starting with it, `each` of each."""
+    starts, inner = bindparam("starts", type_=String), bindparam("inner", type_=String)
+    each = bindparam("each", type_=Integer)
+
+    def named(model: Any, kind: str) -> Select[Any]:
+        lowered = func.lower(model.name)
+        return (
+            select(
+                literal(kind).label("kind"),
+                model.id.label("id"),
+                model.name.label("text"),
+                cast(literal(0), Float).label("score"),
+            )
+            .where(lowered.like(starts, escape="\\") | lowered.like(inner, escape="\\"))
+            .order_by(func.length(model.name), model.name)
+            .limit(each)
+        )
+
+    queries = (
+        select(
+            literal("query").label("kind"),
+            cast(literal(None), Uuid).label("id"),
+            SearchQuery.query.label("text"),
+            cast(SearchQuery.searches, Float).label("score"),
+        )
+        .where(SearchQuery.query.like(starts, escape="\\"), SearchQuery.searches >= 2)
+        .order_by(SearchQuery.searches.desc(), SearchQuery.query)
+        .limit(each)
+    )
+    parts = [named(Brand, "brand"), named(Category, "category"), queries]
+    return union_all(*(select(p.subquery()) for p in parts))
+
+
+_REFERENCES = _references()
 
 
 _NO_NAME = cast(literal(None), String)
@@ -705,16 +836,15 @@ def _page(
     keys: list[tuple[Any, bool]],
     where: ColumnElement[bool],
     source: Any,
-    request: SearchRequest,
 ) -> Select[str, str, int, str, str]:
-    """("page", id, position) rows of the requested page."""
+    """("page", id, position) rows of the requested page (`offset` and `limit` bound)."""
     page = (
         select(id_column.label("id"), *[key.label(f"p{i}") for i, (key, _d) in enumerate(keys)])
         .select_from(source)
         .where(where)
         .order_by(*_ordered(keys))
-        .offset(request.offset)
-        .limit(request.limit)
+        .offset(bindparam("offset", type_=Integer))
+        .limit(bindparam("limit", type_=Integer))
         .subquery("search_page")
     )
     in_page = [(page.c[f"p{i}"], descending) for i, (_key, descending) in enumerate(keys)]
@@ -762,56 +892,66 @@ def _ts_term(term: Term, weight: str = "") -> str:
 
 _CLOSING_QUOTE = literal("'(?= |$)")
 
+# The search CTE is scanned once per facet: keep it in memory rather than on disk. The statement
+# is prepared once per shape and reused with other words and filters, so PostgreSQL would switch
+# to a generic plan after five runs, one made without knowing how many products match the words
+# or the category: plan each run for its values.
+_SEARCH_SETTINGS = text(
+    "SELECT set_config('work_mem', '32MB', true), "
+    "set_config('plan_cache_mode', 'force_custom_plan', true)"
+)
+
+
+def _text(name: str) -> BindParameter[str]:
+    return bindparam(name, type_=String)
+
 
 class PostgresSearchBackend(SearchBackend):
     name = "postgresql"
 
     async def _before_facets(self, session: AsyncSession) -> None:
-        # The search CTE is scanned once per facet: keep it in memory rather than on disk. The
-        # statement is prepared once per shape and reused with other words and filters, so
-        # PostgreSQL would switch to a generic plan after five runs, one made without knowing
-        # how many products match the words or the category: plan each run for its values.
-        await session.execute(
-            text(
-                "SELECT set_config('work_mem', '32MB', true), "
-                "set_config('plan_cache_mode', 'force_custom_plan', true)"
-            )
-        )
+        await session.execute(_SEARCH_SETTINGS)
 
     _vector: ColumnElement[Any] = literal_column("product.search_vector")
 
-    def _tsquery(self, query_text: str) -> ColumnElement[Any]:
+    def _tsquery(self, query_text: Any) -> ColumnElement[Any]:
         return func.to_tsquery(literal_column("'english'"), query_text)
 
-    def _match(self, terms: list[Term], *, require_all: bool) -> ColumnElement[bool]:
-        joiner = " & " if require_all else " | "
-        return self._vector.op("@@")(self._tsquery(joiner.join(_ts_term(t) for t in terms)))
+    def _matches(self, name: str) -> ColumnElement[bool]:
+        return self._vector.op("@@")(self._tsquery(_text(name)))
 
-    def _relevance_order(self, query: ParsedQuery, *, partial: bool) -> list[SortKey]:
+    def _match_text(self, terms: list[Term], *, require_all: bool) -> str:
+        return (" & " if require_all else " | ").join(_ts_term(t) for t in terms)
+
+    def _word_text(self, word: str) -> str:
+        return _ts_word(word)
+
+    def _relevance_order(self, terms: int, *, partial: bool) -> list[SortKey]:
         # A term's field tier comes from weight-restricted queries ('chair':A matches only a
         # name's lexeme) on the whole vector: the same answer as matching the vector filtered to
         # that weight (ts_filter), without building a filtered copy of it for every row.
         v = self._vector
         matched: ColumnElement[Any] = literal(0)
         tier: ColumnElement[Any] = literal(0)
-        for term in query.terms:
-            tq = self._tsquery(_ts_term(term))
-            found = [(v.op("@@")(tq), literal(1))] if partial else []
+        for i in range(terms):
+            found: list[Any] = []
             if partial:
-                matched = matched + _int(v.op("@@")(tq))
+                has_term = v.op("@@")(self._tsquery(_text(f"q_t{i}")))
+                found = [(has_term, literal(1))]
+                matched = matched + _int(has_term)
             tier = tier + case(
-                (v.op("@@")(self._tsquery(_ts_term(term, "A"))), literal(3)),
-                (v.op("@@")(self._tsquery(_ts_term(term, "B"))), literal(2)),
+                (v.op("@@")(self._tsquery(_text(f"q_t{i}_a"))), literal(3)),
+                (v.op("@@")(self._tsquery(_text(f"q_t{i}_b"))), literal(2)),
                 *found,
                 else_=literal(0 if partial else 1),
             )
         order: list[SortKey] = [(matched, True)] if partial else []
-        if len(query.terms) > 1:
+        if terms > 1:
             # phraseto_tsquery places the words as the text does (stop words leave gaps). The
             # name's phrase is the same tsquery with every lexeme restricted to weight A: its
             # text form quotes each lexeme, so a weight goes after each closing quote (one
             # followed by a space or the end). All of it is constant, folded once by the planner.
-            phrase = func.phraseto_tsquery(literal_column("'english'"), query.text)
+            phrase = func.phraseto_tsquery(literal_column("'english'"), _text("q_phrase"))
             name_phrase = cast(
                 func.regexp_replace(cast(phrase, String), _CLOSING_QUOTE, "':A", "g"), TSQUERY
             )
@@ -820,12 +960,19 @@ class PostgresSearchBackend(SearchBackend):
         else:
             order += [(tier, True)]
         order.append((Product.popularity, True))
-        any_terms = self._tsquery(" | ".join(_ts_term(t) for t in query.terms))
-        order.append((cast(func.ts_rank(v, any_terms), Float), True))
+        order.append((cast(func.ts_rank(v, self._tsquery(_text("q_any"))), Float), True))
         return order
 
-    def _word_match(self, word: str) -> ColumnElement[bool]:
-        return self._vector.op("@@")(self._tsquery(_ts_word(word)))
+    def _relevance_values(self, query: ParsedQuery, *, partial: bool) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            "q_phrase": query.text,
+            "q_any": " | ".join(_ts_term(t) for t in query.terms),
+        }
+        for i, term in enumerate(query.terms):
+            values[f"q_t{i}"] = _ts_term(term)
+            values[f"q_t{i}_a"] = _ts_term(term, "A")
+            values[f"q_t{i}_b"] = _ts_term(term, "B")
+        return values
 
     async def _correction_candidates(self, session: AsyncSession, word: str) -> list[str]:
         # Trigram neighbours, plus words sharing the first letter and a similar length: short
@@ -851,34 +998,39 @@ class PostgresSearchBackend(SearchBackend):
     async def _product_suggestions(
         self, session: AsyncSession, words: list[str], limit: int
     ) -> list[Suggestion]:
-        # Words of the name only (weight A); the last word is a prefix, also taken unstemmed
-        # ('simple'): a prefix like "the" of "theater" is an English stop word, which
+        # Words of the name only (`name_vector`: the name's lexemes, as weight A of
+        # `search_vector` has them); the last word is a prefix, also taken unstemmed ('simple'):
+        # a prefix like "the" of "theater" is an English stop word, which
         # to_tsquery('english') would drop (SQLite's prefix query keeps it).
-        prefix = _ts_word(words[-1]) + ":*A"
-        tsquery = self._tsquery(prefix).op("||")(
-            func.to_tsquery(literal_column("'simple'"), prefix)
-        )
-        if len(words) > 1:
-            tsquery = self._tsquery(" & ".join(_ts_word(w) + ":A" for w in words[:-1])).op("&&")(
-                tsquery
+        several = len(words) > 1
+
+        def build() -> Any:
+            prefix = _text("prefix")
+            tsquery = self._tsquery(prefix).op("||")(
+                func.to_tsquery(literal_column("'simple'"), prefix)
             )
-        stmt = (
-            select(Product.id, Product.name, Product.popularity)
-            .where(self._vector.op("@@")(tsquery))
-            .where(Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
-            .order_by(Product.popularity.desc(), Product.id)
-            .limit(limit)
-        )
+            if several:
+                tsquery = self._tsquery(_text("head")).op("&&")(tsquery)
+            return (
+                select(Product.id, Product.name, Product.popularity)
+                .where(literal_column("product.name_vector").op("@@")(tsquery), *_LIVE)
+                .order_by(Product.popularity.desc(), Product.id)
+                .limit(bindparam("limit", type_=Integer))
+            )
+
+        stmt = self._statement(("suggest", several), build)
+        values = {
+            "prefix": _ts_word(words[-1]) + ":*",
+            "head": " & ".join(_ts_word(w) for w in words[:-1]),
+            "limit": limit,
+        }
         return [
             Suggestion(text=r.name, kind="product", id=r.id, score=r.popularity)
-            for r in (await session.execute(stmt)).all()
+            for r in (await session.execute(stmt, values)).all()
         ]
 
 
 # ---------------------------------------------------------------------------- SQLite
-
-
-_PARAM_NAMES = itertools.count()
 
 
 def _fts_form(form: tuple[str, ...]) -> str:
@@ -903,57 +1055,67 @@ class SqliteSearchBackend(SearchBackend):
         )
 
     @staticmethod
-    def _rowids(expression: str) -> Any:
-        # Every MATCH of one statement needs a bind parameter of its own name.
-        name = f"fts_{next(_PARAM_NAMES)}"
+    def _rowids(name: str) -> Any:
+        """The rowids of the FTS5 rows matching the expression bound under `name`."""
         return (
             text(f"SELECT rowid FROM product_fts WHERE product_fts MATCH :{name}")  # noqa: S608
-            .bindparams(bindparam(name, expression))
+            .bindparams(bindparam(name, type_=String))
             .columns(rowid=Integer)
         )
 
-    def _in(self, expression: str) -> ColumnElement[bool]:
-        return literal_column("product.rowid").in_(self._rowids(expression).scalar_subquery())
+    def _matches(self, name: str) -> ColumnElement[bool]:
+        return literal_column("product.rowid").in_(self._rowids(name).scalar_subquery())
 
-    def _match(self, terms: list[Term], *, require_all: bool) -> ColumnElement[bool]:
-        joiner = " AND " if require_all else " OR "
-        return self._in(joiner.join(_fts_term(t) for t in terms))
+    def _match_text(self, terms: list[Term], *, require_all: bool) -> str:
+        return (" AND " if require_all else " OR ").join(_fts_term(t) for t in terms)
 
-    def _relevance_order(self, query: ParsedQuery, *, partial: bool) -> list[SortKey]:
+    def _word_text(self, word: str) -> str:
+        return _fts_form((word,))
+
+    def _relevance_order(self, terms: int, *, partial: bool) -> list[SortKey]:
         matched: ColumnElement[Any] = literal(0)
         tier: ColumnElement[Any] = literal(0)
-        for term in query.terms:
-            expression = _fts_term(term)
-            found = [(self._in(expression), literal(1))] if partial else []
+        for i in range(terms):
+            found: list[Any] = []
             if partial:
-                matched = matched + _int(self._in(expression))
+                found = [(self._matches(f"q_t{i}"), literal(1))]
+                matched = matched + _int(self._matches(f"q_t{i}"))
             tier = tier + case(
-                (self._in(f"name : {expression}"), literal(3)),
-                (self._in(f"{{brand category}} : {expression}"), literal(2)),
+                (self._matches(f"q_t{i}_name"), literal(3)),
+                (self._matches(f"q_t{i}_bc"), literal(2)),
                 *found,
                 else_=literal(0 if partial else 1),
             )
         order: list[SortKey] = [(matched, True)] if partial else []
-        if len(query.terms) > 1:
-            phrase = _fts_form(tuple(query.words))
-            order += [(_int(self._in(f"name : {phrase}")), True), (tier, True)]
-            order += [(_int(self._in(phrase)), True)]
+        if terms > 1:
+            order += [(_int(self._matches("q_phrase_name")), True), (tier, True)]
+            order += [(_int(self._matches("q_phrase")), True)]
         else:
             order += [(tier, True)]
         order.append((Product.popularity, True))
-        any_terms = " OR ".join(_fts_term(t) for t in query.terms)
         rank = (
             select(literal_column("bm25(product_fts, 10.0, 4.0, 4.0, 1.0, 0.5)"))
             .select_from(text("product_fts"))
-            .where(text("product_fts MATCH :fts_rank").bindparams(fts_rank=any_terms))
+            .where(text("product_fts MATCH :q_any").bindparams(bindparam("q_any", type_=String)))
             .where(literal_column("product_fts.rowid") == literal_column("product.rowid"))
             .scalar_subquery()
         )
         order.append((func.coalesce(rank, 0.0), False))
         return order
 
-    def _word_match(self, word: str) -> ColumnElement[bool]:
-        return self._in(_fts_form((word,)))
+    def _relevance_values(self, query: ParsedQuery, *, partial: bool) -> dict[str, Any]:
+        phrase = _fts_form(tuple(query.words))
+        values: dict[str, Any] = {
+            "q_phrase": phrase,
+            "q_phrase_name": f"name : {phrase}",
+            "q_any": " OR ".join(_fts_term(t) for t in query.terms),
+        }
+        for i, term in enumerate(query.terms):
+            expression = _fts_term(term)
+            values[f"q_t{i}"] = expression
+            values[f"q_t{i}_name"] = f"name : {expression}"
+            values[f"q_t{i}_bc"] = f"{{brand category}} : {expression}"
+        return values
 
     async def _correction_candidates(self, session: AsyncSession, word: str) -> list[str]:
         stmt = text(
@@ -979,17 +1141,20 @@ class SqliteSearchBackend(SearchBackend):
         self, session: AsyncSession, words: list[str], limit: int
     ) -> list[Suggestion]:
         parts = [_fts_form((w,)) for w in words[:-1]] + [f'"{words[-1]}" *']
-        expression = "name : (" + " AND ".join(parts) + ")"
-        stmt = (
-            select(Product.id, Product.name, Product.popularity)
-            .where(self._in(expression))
-            .where(Product.status == ProductStatus.active.value, Product.deleted_at.is_(None))
-            .order_by(Product.popularity.desc(), Product.id)
-            .limit(limit)
-        )
+
+        def build() -> Any:
+            return (
+                select(Product.id, Product.name, Product.popularity)
+                .where(self._matches("names"), *_LIVE)
+                .order_by(Product.popularity.desc(), Product.id)
+                .limit(bindparam("limit", type_=Integer))
+            )
+
+        stmt = self._statement(("suggest",), build)
+        values = {"names": "name : (" + " AND ".join(parts) + ")", "limit": limit}
         return [
             Suggestion(text=r.name, kind="product", id=r.id, score=r.popularity)
-            for r in (await session.execute(stmt)).all()
+            for r in (await session.execute(stmt, values)).all()
         ]
 
 
