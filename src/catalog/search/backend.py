@@ -30,10 +30,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from enum import StrEnum
+from functools import partial
 from typing import Any, Protocol
 
 from rapidfuzz.distance import DamerauLevenshtein
 from sqlalchemy import (
+    Boolean,
     Float,
     Integer,
     Select,
@@ -48,6 +50,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    or_,
     select,
     text,
     true,
@@ -216,43 +219,55 @@ _LIVE = (Product.status == ProductStatus.active.value, Product.deleted_at.is_(No
 
 @dataclass(frozen=True)
 class _FilterShape:
-    """Which filters a search has, not their values (those are bound parameters)."""
+    """Which filters a search's statement has; their values are bound parameters.
 
-    in_stock: bool | None
-    rating: bool
+    A filter can be switched: in the statement whether the search has it or not, switched off
+    by a bound flag when it does not (`:off OR condition`). PostgreSQL plans every search
+    statement for its values (custom plans) and folds a switched-off filter away, so searches
+    with different filters share a statement: there are too many combinations of filters,
+    sorts and facets to build and compile one statement for each. Stock, rating and the price
+    bounds are always switched; with `switched`, so are the brand, category and price filters
+    (searches with words). Browsing keeps those three in its shape: a facet whose filter is set
+    is counted apart, by its own scan."""
+
     brands: bool
     category: bool
-    price_min: bool
-    price_max: bool
+    price: bool
     attributes: tuple[str, ...]  # the names of the attribute filters, in order
+    switched: bool = False
 
     @classmethod
-    def of(cls, filters: SearchFilters) -> _FilterShape:
+    def of(cls, filters: SearchFilters, *, switched: bool = False) -> _FilterShape:
+        names = tuple(name for name, _values in filters.attributes)
+        if switched:
+            return cls(False, False, False, names, switched=True)
         return cls(
-            in_stock=filters.in_stock,
-            rating=filters.rating_min is not None,
             brands=bool(filters.brand_ids),
             category=filters.category_id is not None,
-            price_min=filters.price_min is not None,
-            price_max=filters.price_max is not None,
-            attributes=tuple(name for name, _values in filters.attributes),
+            price=filters.price_min is not None or filters.price_max is not None,
+            attributes=names,
         )
 
 
 def _filter_values(filters: SearchFilters, category_ids: list[uuid.UUID] | None) -> dict[str, Any]:
-    """The bound values of the filters of `_FilterShape.of(filters)`."""
-    values: dict[str, Any] = {}
-    if filters.rating_min is not None:
-        values["rating_min"] = filters.rating_min
-    if filters.brand_ids:
-        values["brand_ids"] = list(filters.brand_ids)
+    """The bound values of the filters (and the flags of the switched ones)."""
+    values: dict[str, Any] = {
+        "stock_any": filters.in_stock is None,
+        "in_stock": bool(filters.in_stock),
+        "rating_any": filters.rating_min is None,
+        "rating_min": filters.rating_min if filters.rating_min is not None else 0.0,
+        "brands_any": not filters.brand_ids,
+        "brand_ids": list(filters.brand_ids),
+        "categories_any": filters.category_id is None,
+        "category_ids": [],
+        "price_min_any": filters.price_min is None,
+        "price_min": filters.price_min if filters.price_min is not None else Decimal(0),
+        "price_max_any": filters.price_max is None,
+        "price_max": filters.price_max if filters.price_max is not None else Decimal(0),
+    }
     if filters.category_id is not None:
         # Literal ids (resolved beforehand) give the planner real selectivity estimates.
         values["category_ids"] = category_ids or [filters.category_id]
-    if filters.price_min is not None:
-        values["price_min"] = filters.price_min
-    if filters.price_max is not None:
-        values["price_max"] = filters.price_max
     for i, (_name, accepted) in enumerate(filters.attributes):
         values[f"attr{i}"] = list(accepted)
     return values
@@ -366,27 +381,29 @@ class SearchBackend:
 
     def _filter_clauses(self, shape: _FilterShape) -> dict[str, ColumnElement[bool]]:
         """Each facet's own filter under its facet name, plain filters under '_'; the values
-        are the parameters `_filter_values` binds."""
-        out: dict[str, ColumnElement[bool]] = {}
-        plain: list[ColumnElement[bool]] = list(_LIVE)
-        if shape.in_stock is True:
-            plain.append(Product.total_stock > 0)
-        elif shape.in_stock is False:
-            plain.append(Product.total_stock == 0)
-        if shape.rating:
-            plain.append(Product.rating_avg >= bindparam("rating_min"))
-        out["_"] = and_(*plain)
-        if shape.brands:
-            out["brand"] = Product.brand_id.in_(bindparam("brand_ids", expanding=True))
-        if shape.category:
-            out["category"] = Product.category_id.in_(bindparam("category_ids", expanding=True))
-        price: list[ColumnElement[bool]] = []
-        if shape.price_min:
-            price.append(Product.price_max >= bindparam("price_min"))
-        if shape.price_max:
-            price.append(Product.price_min <= bindparam("price_max"))
-        if price:
-            out["price"] = and_(*price)
+        and flags are the parameters `_filter_values` binds."""
+
+        def off(flag: str, condition: ColumnElement[bool]) -> ColumnElement[bool]:
+            return or_(bindparam(flag, type_=Boolean), condition)
+
+        in_stock = (Product.total_stock > 0) == bindparam("in_stock", type_=Boolean)
+        plain = [
+            *_LIVE,
+            off("stock_any", in_stock),
+            off("rating_any", Product.rating_avg >= bindparam("rating_min")),
+        ]
+        out: dict[str, ColumnElement[bool]] = {"_": and_(*plain)}
+        if shape.switched or shape.brands:
+            brands = Product.brand_id.in_(bindparam("brand_ids", expanding=True))
+            out["brand"] = off("brands_any", brands) if shape.switched else brands
+        if shape.switched or shape.category:
+            categories = Product.category_id.in_(bindparam("category_ids", expanding=True))
+            out["category"] = off("categories_any", categories) if shape.switched else categories
+        if shape.switched or shape.price:
+            out["price"] = and_(
+                off("price_min_any", Product.price_max >= bindparam("price_min")),
+                off("price_max_any", Product.price_min <= bindparam("price_max")),
+            )
         for i, name in enumerate(shape.attributes):
             accepted: BindParameter[Any] = bindparam(f"attr{i}", expanding=True)
             out[f"attr:{name}"] = self._attribute_value(name).in_(accepted)
@@ -422,16 +439,25 @@ class SearchBackend:
         category facet of a category page counts every category), which even more browsing
         requests share."""
         filters, query = request.filters, request.query
+        await self._before_search(session)
         category_ids = None
         if filters.category_id is not None:
             subtree = await session.execute(_SUBTREE, {"category_id": filters.category_id})
             category_ids = list(subtree.scalars())
+        # Searches with words have their filters switched (see `_FilterShape`); browsing keeps
+        # a statement per combination of filters, which decides how its counts are made.
+        switched = bool(query.text)
         values = _filter_values(filters, category_ids)
         values["offset"], values["limit"] = request.offset, request.limit
         facet_attributes = tuple(dict.fromkeys(request.facet_attributes))
-        shape = _Shape("browse", 0, _FilterShape.of(filters), request.sort, facet_attributes)
+        filter_shape = _FilterShape.of(filters, switched=switched)
+        sort = request.sort
+        if sort == SearchSort.relevance and query.empty:
+            sort = SearchSort.popularity  # nothing to be relevant to
+        shape = _Shape("browse", 0, filter_shape, sort, facet_attributes)
         found: list[FacetRow] = []
         pending: dict[str, str] = {}  # facet -> the cache key to store its counts under
+        shapes: list[_Shape] = []  # of the statements after the first (`shape`)
         if query.text and query.empty:
             shape = replace(shape, mode="nothing")  # only words like "the": nothing to look for
         elif not query.empty:
@@ -455,12 +481,24 @@ class SearchBackend:
                     if stored_under is not None:
                         pending[facet] = stored_under
                 counted.append(facet)
-            shape = replace(shape, counted=tuple(counted))
-        stmt = self._statement(shape, lambda: self._search_statement(shape))
-        await self._before_facets(session)
-        rows_read: list[FacetRow] = [
-            (r[0], r[1], r[2], r[3], r[4]) for r in (await session.execute(stmt, values)).all()
-        ]
+            # The page and the counts not found in the cache, as two statements: each depends
+            # on less (the page on the sort, the counts on the facets) and is shared more.
+            shape = replace(shape, facet_attributes=(), counted=())
+            if counted:
+                counts_shape = _Shape(
+                    "counts",
+                    0,
+                    shape.filters,
+                    facet_attributes=facet_attributes,
+                    counted=tuple(counted),
+                )
+                shapes.append(counts_shape)
+        shapes.insert(0, shape)
+        rows_read: list[FacetRow] = []
+        for each in shapes:
+            stmt = self._statement(each, partial(self._search_statement, each))
+            read = (await session.execute(stmt, values)).all()
+            rows_read += [(r[0], r[1], r[2], r[3], r[4]) for r in read]
         if facet_cache is not None:
             for facet, stored_under in pending.items():
                 await facet_cache.store(stored_under, [r for r in rows_read if r[0] == facet])
@@ -480,11 +518,14 @@ class SearchBackend:
         return SearchResult(rows=rows, total=total, facets=facets, partial=shape.mode == "any")
 
     def _search_statement(self, shape: _Shape) -> Any:
-        """The one statement of a search: its facet counts, total and page's ids."""
+        """A search's statement: its facet counts, total and page's ids; browsing, its page's
+        ids (`browse`) or the counts not found in the cache (`counts`)."""
         clauses = self._filter_clauses(shape.filters)
-        if shape.mode == "browse":
+        if shape.mode in ("browse", "counts"):
             counted, page_part = self._browse_parts(shape, clauses)
-            return union_all(page_part, *(counted[facet] for facet in shape.counted))
+            if shape.mode == "browse":
+                return page_part
+            return union_all(*(counted[facet] for facet in shape.counted))
         match = false() if shape.mode == "nothing" else self._matches("q_match")
         return union_all(*self._match_parts(shape, clauses, match))
 
@@ -605,8 +646,8 @@ class SearchBackend:
         found = {r.id: dict(r._mapping) for r in rows}
         return [found[i] for i in wanted if i in found]
 
-    async def _before_facets(self, session: AsyncSession) -> None:
-        """Engine-specific preparation of the facet statement."""
+    async def _before_search(self, session: AsyncSession) -> None:
+        """Engine-specific preparation of a search's statements."""
 
     def _facet_output(
         self,
@@ -892,10 +933,10 @@ def _ts_term(term: Term, weight: str = "") -> str:
 
 _CLOSING_QUOTE = literal("'(?= |$)")
 
-# The search CTE is scanned once per facet: keep it in memory rather than on disk. The statement
-# is prepared once per shape and reused with other words and filters, so PostgreSQL would switch
-# to a generic plan after five runs, one made without knowing how many products match the words
-# or the category: plan each run for its values.
+# The search CTE is scanned once per facet: keep it in memory rather than on disk. A statement is
+# prepared once per shape and reused with other words and filters, so PostgreSQL would switch to
+# a generic plan after five runs, one made without knowing how many products match the words or
+# the category, nor which switched filters are off: plan each run for its values.
 _SEARCH_SETTINGS = text(
     "SELECT set_config('work_mem', '32MB', true), "
     "set_config('plan_cache_mode', 'force_custom_plan', true)"
@@ -909,7 +950,7 @@ def _text(name: str) -> BindParameter[str]:
 class PostgresSearchBackend(SearchBackend):
     name = "postgresql"
 
-    async def _before_facets(self, session: AsyncSession) -> None:
+    async def _before_search(self, session: AsyncSession) -> None:
         await session.execute(_SEARCH_SETTINGS)
 
     _vector: ColumnElement[Any] = literal_column("product.search_vector")
