@@ -567,34 +567,31 @@ class SearchBackend:
         match: ColumnElement[bool],
     ) -> list[Any]:
         """Facet counts, the total and the page's ids of a full-text search, from one pass
-        over the matching products: a CTE holding each match's facet values, one flag per facet
-        filter and the sort keys; each facet counts the rows passing every filter but its own,
-        and the page is the first rows passing them all."""
+        over the matching products: a CTE holding each match's facet values, whether it passes
+        every filter but each facet's own, whether it passes them all, and the sort keys; each
+        facet counts the rows passing every filter but its own, and the page is the first rows
+        passing them all. (One boolean per count rather than one flag per filter: the planner
+        knows nothing of a CTE's columns, and estimates a conjunction of flag tests to leave
+        almost no rows, then sorts thousands of rows to group them instead of hashing.)"""
         facet_columns = self._facet_columns(shape.facet_attributes)
         keys = self._sort_keys(shape)
-        columns: list[Any] = [Product.id.label("id")]
-        labels: dict[str, str] = {}
+        filters = {name: clause for name, clause in clauses.items() if name != "_"}
+
+        def passing(facet: str) -> ColumnElement[bool]:
+            return and_(true(), *[clause for name, clause in filters.items() if name != facet])
+
+        columns: list[Any] = [Product.id.label("id"), passing("").label("passes")]
         for i, (facet, column) in enumerate(facet_columns.items()):
-            labels[facet] = f"v{i}"
-            columns.append(column.label(f"v{i}"))
-        flag_names: dict[str, str] = {}
-        for i, (name, clause) in enumerate(c for c in clauses.items() if c[0] != "_"):
-            flag_names[name] = f"f{i}"
-            columns.append(case((clause, literal(1)), else_=literal(0)).label(f"f{i}"))
+            columns += [column.label(f"v{i}"), passing(facet).label(f"o{i}")]
         columns += [expression.label(f"k{i}") for i, (expression, _desc) in enumerate(keys)]
         base = select(*columns).select_from(Product).where(clauses["_"], match).cte("search_base")
-
-        def others(facet: str) -> ColumnElement[bool]:
-            conds = [base.c[flag] == 1 for name, flag in flag_names.items() if name != facet]
-            return and_(true(), *conds)
-
         parts: list[Any] = [
-            _counts(facet, base.c[labels[facet]], others(facet), _NAMED.get(facet))
-            for facet in facet_columns
+            _counts(facet, base.c[f"v{i}"], base.c[f"o{i}"], _NAMED.get(facet))
+            for i, facet in enumerate(facet_columns)
         ]
-        parts.append(_total(base, others("")))
+        parts.append(_total(base, base.c.passes))
         ordered = [(base.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
-        parts.append(_page(base.c.id, ordered, others(""), base))
+        parts.append(_page(base.c.id, ordered, base.c.passes, base))
         return parts
 
     def _browse_parts(
