@@ -743,8 +743,8 @@ class TestIndexFreshness:
 
 
 async def test_browse_facet_indexes(app: FastAPI, profile: str) -> None:
-    """Migration 0015: browsing counts facets from covering indexes of the visible products
-    (index-only scans), by category and by brand."""
+    """Migrations 0015 and 0017: browsing counts facets, attribute facets included, from
+    covering indexes of the visible products (index-only scans), by category and by brand."""
     if profile != "production":
         pytest.skip("covering indexes are PostgreSQL's")
     async with app.state.engine.connect() as conn:
@@ -758,7 +758,8 @@ async def test_browse_facet_indexes(app: FastAPI, profile: str) -> None:
         ).all()
     definitions: dict[str, str] = {str(row[0]): str(row[1]) for row in rows}
     shared = (
-        "id, price_min, price_max, total_stock, rating_avg, rating_count, popularity, created_at"
+        "id, price_min, price_max, total_stock, rating_avg, rating_count, popularity, created_at, "
+        "attributes"
     )
     live = "WHERE (((status)::text = 'active'::text) AND (deleted_at IS NULL))"
     assert definitions["ix_product_live_category_facets"].endswith(

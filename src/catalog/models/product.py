@@ -37,6 +37,7 @@ _FACET_INCLUDED = (
     "rating_count",
     "popularity",
     "created_at",
+    "attributes",
 )
 
 
@@ -146,7 +147,8 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
             postgresql_where=text("deleted_at IS NULL"),
             sqlite_where=text("deleted_at IS NULL"),
         ),
-        # Searches without words count facets with index-only scans of these (migration 0015).
+        # Searches without words count facets, attribute facets included, with index-only
+        # scans of these (migrations 0015 and 0017).
         *(
             Index(
                 f"ix_product_live_{key.removesuffix('_id')}_facets",

@@ -624,11 +624,19 @@ class SearchBackend:
             counted[facet] = _counts(facet, full.c[labels[facet]], true(), _NAMED.get(facet))
         counted["total"] = _total(full, true())
         keys = self._sort_keys(shape)
-        ordered_ids = (
+        page_keys = (
             select(Product.id.label("id"), *[e.label(f"k{i}") for i, (e, _d) in enumerate(keys)])
             .select_from(Product)
             .where(*everything)
-        ).subquery("browse_page_keys")
+        )
+        if shape.filters.category or shape.filters.brands:
+            # Find the category's or brand's products first, then order them (OFFSET 0 keeps
+            # the planner from merging the two): walking the whole catalogue in the sort's
+            # order until twenty of them turn up is quick when they are everywhere in that
+            # order but reads most of the catalogue when they are not (expensive furniture in
+            # price order: 37,000 products passed over, 50 ms, against 5 ms).
+            page_keys = page_keys.offset(0)
+        ordered_ids = page_keys.subquery("browse_page_keys")
         ordered = [(ordered_ids.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
         return counted, _page(ordered_ids.c.id, ordered, true(), ordered_ids)
 
