@@ -54,6 +54,7 @@ from sqlalchemy import (
     select,
     text,
     true,
+    tuple_,
     union_all,
 )
 from sqlalchemy.dialects.postgresql import TSQUERY
@@ -299,6 +300,9 @@ class SearchBackend:
 
     name = "base"
     STATEMENTS_KEPT = 512
+    # Whether the engine counts every facet of a full-text search in one pass over the matches
+    # (GROUPING SETS), rather than one pass per facet.
+    GROUPING_SETS = False
 
     def __init__(self) -> None:
         self._statements: OrderedDict[Any, Any] = OrderedDict()
@@ -585,11 +589,15 @@ class SearchBackend:
             columns += [column.label(f"v{i}"), passing(facet).label(f"o{i}")]
         columns += [expression.label(f"k{i}") for i, (expression, _desc) in enumerate(keys)]
         base = select(*columns).select_from(Product).where(clauses["_"], match).cte("search_base")
-        parts: list[Any] = [
-            _counts(facet, base.c[f"v{i}"], base.c[f"o{i}"], _NAMED.get(facet))
-            for i, facet in enumerate(facet_columns)
-        ]
-        parts.append(_total(base, base.c.passes))
+        parts: list[Any]
+        if self.GROUPING_SETS:
+            parts = _grouped_counts(base, list(facet_columns))
+        else:
+            parts = [
+                _counts(facet, base.c[f"v{i}"], base.c[f"o{i}"], _NAMED.get(facet))
+                for i, facet in enumerate(facet_columns)
+            ]
+            parts.append(_total(base, base.c.passes))
         ordered = [(base.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
         parts.append(_page(base.c.id, ordered, base.c.passes, base))
         return parts
@@ -859,6 +867,67 @@ def _counts(
     ).join_from(grouped, named, named.id == grouped.c.key)
 
 
+def _grouped_counts(base: Any, facets: list[str]) -> list[Any]:
+    """(facet, value, count, name, slug) rows of every facet and the total of a full-text
+    search's matches (`base`: value `v{i}` and "passes every filter but its own" `o{i}` of
+    facet i, `passes` every filter), grouped in one pass over the matches. Each grouping set
+    is told apart by `grouping(...)`: a bit per facet column, set when the row does not group
+    by it, the first column's bit the highest."""
+    values = [base.c[f"v{i}"] for i in range(len(facets))]
+    everything = (1 << len(facets)) - 1
+    grouped = (
+        select(
+            func.grouping(*values).label("g"),
+            *values,
+            *[func.count().filter(base.c[f"o{i}"]).label(f"n{i}") for i in range(len(facets))],
+            func.count().filter(base.c.passes).label("total"),
+        )
+        .group_by(func.grouping_sets(*[tuple_(v) for v in values], tuple_()))
+        .cte("search_counts")
+    )
+    parts: list[Any] = []
+    for i, facet in enumerate(facets):
+        value, n = grouped.c[f"v{i}"], grouped.c[f"n{i}"]
+        where = [
+            grouped.c.g == everything - (1 << (len(facets) - 1 - i)),
+            value.is_not(None),
+            n > 0,
+        ]
+        named = _NAMED.get(facet)
+        if named is None:
+            parts.append(
+                select(
+                    literal(facet).label("facet"),
+                    cast(value, String).label("value"),
+                    n.label("n"),
+                    _NO_NAME.label("name"),
+                    _NO_NAME.label("slug"),
+                ).where(*where)
+            )
+        else:
+            parts.append(
+                select(
+                    literal(facet).label("facet"),
+                    cast(value, String).label("value"),
+                    n.label("n"),
+                    named.name.label("name"),
+                    named.slug.label("slug"),
+                )
+                .join_from(grouped, named, named.id == value)
+                .where(*where)
+            )
+    parts.append(
+        select(
+            literal("total").label("facet"),
+            cast(literal("all"), String).label("value"),
+            grouped.c.total.label("n"),
+            _NO_NAME.label("name"),
+            _NO_NAME.label("slug"),
+        ).where(grouped.c.g == everything)
+    )
+    return parts
+
+
 def _total(source: Any, where: ColumnElement[bool]) -> Select[str, str, int, str, str]:
     return (
         select(
@@ -954,6 +1023,7 @@ def _text(name: str) -> BindParameter[str]:
 
 class PostgresSearchBackend(SearchBackend):
     name = "postgresql"
+    GROUPING_SETS = True
 
     async def _before_search(self, session: AsyncSession) -> None:
         await session.execute(_SEARCH_SETTINGS)
