@@ -448,8 +448,8 @@ class SearchBackend:
         if filters.category_id is not None:
             subtree = await session.execute(_SUBTREE, {"category_id": filters.category_id})
             category_ids = list(subtree.scalars())
-        # Searches with words have their filters switched (see `_FilterShape`); browsing keeps
-        # a statement per combination of filters, which decides how its counts are made.
+        # Searches with words have every filter switched (see `_FilterShape`); browsing keeps
+        # its brand, category and price filters in its shape: they decide how it counts.
         switched = bool(query.text)
         values = _filter_values(filters, category_ids)
         values["offset"], values["limit"] = request.offset, request.limit
@@ -461,7 +461,7 @@ class SearchBackend:
         shape = _Shape("browse", 0, filter_shape, sort, facet_attributes)
         found: list[FacetRow] = []
         pending: dict[str, str] = {}  # facet -> the cache key to store its counts under
-        shapes: list[_Shape] = []  # of the statements after the first (`shape`)
+        then: list[_Shape] = []  # the statements after `shape`'s
         if query.text and query.empty:
             shape = replace(shape, mode="nothing")  # only words like "the": nothing to look for
         elif not query.empty:
@@ -496,10 +496,9 @@ class SearchBackend:
                     facet_attributes=facet_attributes,
                     counted=tuple(counted),
                 )
-                shapes.append(counts_shape)
-        shapes.insert(0, shape)
+                then.append(counts_shape)
         rows_read: list[FacetRow] = []
-        for each in shapes:
+        for each in [shape, *then]:
             stmt = self._statement(each, partial(self._search_statement, each))
             read = (await session.execute(stmt, values)).all()
             rows_read += [(r[0], r[1], r[2], r[3], r[4]) for r in read]
