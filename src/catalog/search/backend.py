@@ -834,6 +834,29 @@ _NO_NAME = cast(literal(None), String)
 _NAMED: dict[str, Any] = {"brand": Brand, "category": Category}  # facets of ids, named
 
 
+def _facet_row(
+    facet: str, value: Any, n: Any, named: Any = None, source: Any = None
+) -> Select[str, str, int, str, str]:
+    """The (facet, value, count, name, slug) columns every part of a search statement answers
+    with; name and slug come from the `named` table (brands, categories) whose id the value is,
+    joined to `source`."""
+    if named is None:
+        return select(
+            literal(facet).label("facet"),
+            cast(value, String).label("value"),
+            n.label("n"),
+            _NO_NAME.label("name"),
+            _NO_NAME.label("slug"),
+        )
+    return select(
+        literal(facet).label("facet"),
+        cast(value, String).label("value"),
+        n.label("n"),
+        named.name.label("name"),
+        named.slug.label("slug"),
+    ).join_from(source, named, named.id == value)
+
+
 def _counts(
     facet: str, column: Any, where: ColumnElement[bool], named: Any = None
 ) -> Select[str, str, int, str, str]:
@@ -841,13 +864,7 @@ def _counts(
     `named` table (brands, categories) whose id the value is."""
     if named is None:
         return (
-            select(
-                literal(facet).label("facet"),
-                cast(column, String).label("value"),
-                func.count().label("n"),
-                _NO_NAME.label("name"),
-                _NO_NAME.label("slug"),
-            )
+            _facet_row(facet, column, func.count())
             .where(where, column.is_not(None))
             .group_by(column)
         )
@@ -857,13 +874,7 @@ def _counts(
         .group_by(column)
         .subquery(f"{facet}_counts")
     )
-    return select(
-        literal(facet).label("facet"),
-        cast(grouped.c.key, String).label("value"),
-        grouped.c.n,
-        named.name.label("name"),
-        named.slug.label("slug"),
-    ).join_from(grouped, named, named.id == grouped.c.key)
+    return _facet_row(facet, grouped.c.key, grouped.c.n, named, grouped)
 
 
 def _grouped_counts(base: Any, facets: list[str]) -> list[Any]:
@@ -887,58 +898,16 @@ def _grouped_counts(base: Any, facets: list[str]) -> list[Any]:
     parts: list[Any] = []
     for i, facet in enumerate(facets):
         value, n = grouped.c[f"v{i}"], grouped.c[f"n{i}"]
-        where = [
-            grouped.c.g == everything - (1 << (len(facets) - 1 - i)),
-            value.is_not(None),
-            n > 0,
-        ]
-        named = _NAMED.get(facet)
-        if named is None:
-            parts.append(
-                select(
-                    literal(facet).label("facet"),
-                    cast(value, String).label("value"),
-                    n.label("n"),
-                    _NO_NAME.label("name"),
-                    _NO_NAME.label("slug"),
-                ).where(*where)
-            )
-        else:
-            parts.append(
-                select(
-                    literal(facet).label("facet"),
-                    cast(value, String).label("value"),
-                    n.label("n"),
-                    named.name.label("name"),
-                    named.slug.label("slug"),
-                )
-                .join_from(grouped, named, named.id == value)
-                .where(*where)
-            )
-    parts.append(
-        select(
-            literal("total").label("facet"),
-            cast(literal("all"), String).label("value"),
-            grouped.c.total.label("n"),
-            _NO_NAME.label("name"),
-            _NO_NAME.label("slug"),
-        ).where(grouped.c.g == everything)
-    )
+        own_set = everything - (1 << (len(facets) - 1 - i))  # grouped by this facet only
+        row = _facet_row(facet, value, n, _NAMED.get(facet), grouped)
+        parts.append(row.where(grouped.c.g == own_set, value.is_not(None), n > 0))
+    total = _facet_row("total", literal("all"), grouped.c.total)
+    parts.append(total.where(grouped.c.g == everything))
     return parts
 
 
 def _total(source: Any, where: ColumnElement[bool]) -> Select[str, str, int, str, str]:
-    return (
-        select(
-            literal("total").label("facet"),
-            cast(literal("all"), String).label("value"),
-            func.count().label("n"),
-            _NO_NAME.label("name"),
-            _NO_NAME.label("slug"),
-        )
-        .select_from(source)
-        .where(where)
-    )
+    return _facet_row("total", literal("all"), func.count()).select_from(source).where(where)
 
 
 def _ordered(keys: list[SortKey]) -> list[Any]:
