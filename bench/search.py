@@ -7,7 +7,8 @@ migrations, seeds `generate_catalog(seed=42, products=N)` with `seed_into`, runs
 `VACUUM (ANALYZE)`, then sends mixed `GET /api/v1/search` and `GET /api/v1/search/suggest`
 requests, one at a time, to `create_app(...)` in process (httpx over ASGITransport) in the
 production profile: PostgreSQL + Redis (keys under a unique prefix, deleted at the end), response
-cache on, rate limits out of the way.
+cache on, rate limits out of the way. The event loop is uvloop's, as under `catalog serve`
+(granian and uvicorn both run the application on uvloop).
 
 The query mix is generated deterministically from the catalog with `random.Random(1)` (words of
 product names, brand and category names; typos; filters and facets; browsing). Every measured
@@ -47,6 +48,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import uvloop
 from fastapi import FastAPI
 from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
@@ -979,7 +981,7 @@ def main(argv: Iterable[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging("WARNING", json=True)
     try:
-        return asyncio.run(cancel_on_sigterm(run(args)))
+        return uvloop.run(cancel_on_sigterm(run(args)))
     except KeyboardInterrupt:
         print("interrupted: cleaned up", file=sys.stderr)
         return 130

@@ -26,6 +26,7 @@ UNMAPPED_COLUMNS = {
 }
 UNMAPPED_INDEXES = {
     "ix_product_search_vector",
+    "ix_product_live_search_vector",
     "ix_product_live_name_vector",
     "ix_product_attributes",
     "ix_product_name_trgm",
