@@ -24,10 +24,12 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from structlog.testing import capture_logs
 
 from catalog.app import create_app
 from catalog.config import Settings
+from catalog.db import create_engine
 from catalog.kit.cache import RedisCache
 from catalog.models import Role
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, Backend, make_account, make_client
@@ -238,3 +240,67 @@ async def test_terminated_database_connections_are_replaced(
         # Every pooled connection is dead now: reads retry on a fresh connection, the main
         # pool replaces them on checkout; nothing answers 500.
         assert set(await traffic()) == {200}
+
+
+async def _backend_pid(engine: Any) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def _terminate(pid: int) -> None:
+    admin = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database="postgres")
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+
+
+@pytest.mark.parametrize("idle_ping", [True, False])
+async def test_pooled_connection_cut_unnoticed_is_pinged_when_idle(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch, idle_ping: bool
+) -> None:
+    """A pooled connection whose end the driver has not seen (a silent network cut) is pinged
+    before use once it has been idle longer than the threshold, and replaced when the ping
+    fails; below the threshold it is handed out as is (no round trip per checkout)."""
+    if backend.profile != "production":
+        pytest.skip("needs PostgreSQL")
+    threshold = 0.1 if idle_ping else 3600.0
+    engine = create_engine(backend.settings.model_copy(update={"db_ping_idle_after_s": threshold}))
+    try:
+        pid = await _backend_pid(engine)
+        await _terminate(pid)
+        await asyncio.sleep(0.3)
+        # The driver would know the connection is gone; pretend it does not.
+        monkeypatch.setattr(asyncpg.Connection, "is_closed", lambda _self: False)
+        if idle_ping:
+            assert await _backend_pid(engine) != pid
+        else:
+            with pytest.raises(DBAPIError):
+                await _backend_pid(engine)
+    finally:
+        await engine.dispose()
+
+
+async def test_connection_closed_by_the_server_is_replaced_without_a_ping(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if backend.profile != "production":
+        pytest.skip("needs PostgreSQL")
+    engine = create_engine(backend.settings)
+    pings: list[object] = []
+    original = engine.dialect.do_ping
+
+    def counting_ping(dbapi_conn: Any) -> bool:
+        pings.append(dbapi_conn)
+        return original(dbapi_conn)
+
+    monkeypatch.setattr(engine.dialect, "do_ping", counting_ping)
+    try:
+        pid = await _backend_pid(engine)
+        assert await _backend_pid(engine) == pid  # reused, not pinged: it was not idle
+        await _terminate(pid)
+        await asyncio.sleep(0.2)
+        assert await _backend_pid(engine) != pid
+        assert pings == []
+    finally:
+        await engine.dispose()

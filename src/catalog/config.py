@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     db_pool_timeout: float = Field(default=10.0, gt=0)
     db_statement_timeout_ms: int = Field(default=15_000, ge=0)
     db_echo: bool = False
+    # A pooled connection idle for longer is pinged before use (see `catalog.db`).
+    db_ping_idle_after_s: float = Field(default=10.0, ge=0)
     # Product reads of the hot GET paths use a pool of their own on PostgreSQL (asyncpg, no
     # transaction per read); a connection found dead is retried once.
     db_read_pool_size: int = Field(default=10, ge=1)

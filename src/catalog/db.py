@@ -7,6 +7,7 @@ request fails, so a request's writes land together or not at all.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
@@ -16,7 +17,7 @@ import uuid6
 from sqlalchemy import JSON, DateTime, Integer, MetaData, TypeDecorator, Uuid, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -126,18 +127,49 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
         return engine
 
-    return create_async_engine(
+    engine = create_async_engine(
         settings.database_url,
         echo=settings.db_echo,
         hide_parameters=True,  # statement values (password hashes, tokens) never in logs
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
         pool_timeout=settings.db_pool_timeout,
-        pool_pre_ping=True,
         pool_recycle=1800,
         json_deserializer=orjson.loads,
         connect_args={"server_settings": _server_settings(settings)},
     )
+    check_on_checkout(engine, settings.db_ping_idle_after_s)
+    return engine
+
+
+def check_on_checkout(engine: AsyncEngine, ping_idle_after: float) -> None:
+    """Hand out live connections without a round trip per checkout.
+
+    `pool_pre_ping` pings every connection it hands out: a round trip (about 0.35 ms with its
+    overhead) on every request. Instead, a connection the server closed (restart, terminated
+    backend) is known to be closed at once, since the driver reads the server's goodbye while
+    the connection sits in the pool; it is replaced without a ping. Only connections idle for more
+    than `ping_idle_after` seconds, which a firewall or a failover may have cut silently, are
+    pinged first. Raising `DisconnectionError` makes the pool replace the connection."""
+
+    @event.listens_for(engine.sync_engine.pool, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine.pool, "checkout")
+    def _checked_out(dbapi_conn: Any, record: ConnectionPoolEntry, _proxy: Any) -> None:
+        driver = getattr(dbapi_conn, "driver_connection", None)
+        if driver is not None and driver.is_closed():
+            raise DisconnectionError("the server closed the connection")
+        idle_since = record.info.get("idle_since")
+        if idle_since is None or time.monotonic() - idle_since <= ping_idle_after:
+            return
+        try:
+            alive = engine.dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"ping failed: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("ping failed")
 
 
 def _server_settings(settings: Settings) -> dict[str, str]:
