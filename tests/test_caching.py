@@ -172,6 +172,53 @@ class TestHits:
             assert 1 <= len(product_selects) <= 2
 
 
+class TestSearchMemo:
+    """Synonym rules and which words some product has are kept per instance for the current
+    SEARCH generation: read once, read again after any write that bumps it, on any instance."""
+
+    async def test_words_and_synonyms_are_read_once_per_catalogue_change(
+        self, pair: tuple[FastAPI, FastAPI]
+    ) -> None:
+        a, b = pair
+        async with await admin_client(b) as admin, make_client(a) as anon:
+            await make_product(admin, sku="M-1", name="Oak Chair")
+            await settle(a, 0)
+
+            async def search(**params: str) -> dict[str, Any]:
+                r = await anon.get(f"{API}/search", params=params)
+                assert r.status_code == 200, r.text
+                body: dict[str, Any] = r.json()
+                return body
+
+            assert (await search(q="oakk"))["did_you_mean"] == "oak"
+            statements, stop = count_queries(a)
+            try:
+                # Another sort: not the cached answer, but the same words.
+                body = await search(q="oakk", sort="newest")
+            finally:
+                stop()
+            assert body["did_you_mean"] == "oak"
+            read = " ".join(statements).lower()
+            assert "search_synonym" not in read
+            assert "exists (select" not in read  # no word checks
+            assert "search_term" not in read  # nor corrections
+
+            before = seen(a)
+            await make_product(admin, sku="M-2", name="Oakk Bench")
+            await settle(a, before)
+            body = await search(q="oakk", sort="price_asc")
+            assert [i["name"] for i in body["items"]] == ["Oakk Bench"]
+            assert body["did_you_mean"] is None
+
+            before = seen(a)
+            r = await admin.post(
+                f"{API}/search/synonyms", json={"input": "seat", "synonyms": ["chair"]}
+            )
+            assert r.status_code == 201, r.text
+            await settle(a, before)
+            assert [i["name"] for i in (await search(q="seat"))["items"]] == ["Oak Chair"]
+
+
 class TestFastPath:
     """Hot anonymous product reads are answered before routing, identically to the router."""
 

@@ -52,6 +52,7 @@ from catalog.products.reads import product_reads_for
 from catalog.products.router import router as products_router
 from catalog.search.backend import backend_for
 from catalog.search.router import router as search_router
+from catalog.search.service import SearchMemo
 from catalog.web.router import router as dashboard_router
 from catalog.web.router import static_files
 
@@ -110,6 +111,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.cache = cache
         app.state.read_cache = ReadCache(cache) if cache is not None else None
         app.state.search_backend = backend_for(engine.dialect.name)
+        app.state.search_memo = SearchMemo(cache) if cache is not None else None
         media_storage: MediaStorage = storage_from_settings(settings)
         app.state.media_storage = media_storage
         app.state.image_processor = ImageProcessor(settings)

@@ -206,6 +206,15 @@ class TestTypos:
         assert body["total"] == 0
         assert body["did_you_mean"] is None
 
+    async def test_a_word_is_no_typo_once_a_product_has_it(self, client: httpx.AsyncClient) -> None:
+        await product(client, "Oak Chair")
+        body = await search(client, {"q": "oakk"})
+        assert body["did_you_mean"] == "oak"
+        await product(client, "Oakk Bench")
+        body = await search(client, {"q": "oakk"})
+        assert [i["name"] for i in body["items"]] == ["Oakk Bench"]
+        assert body["did_you_mean"] is None
+
 
 @pytest.fixture
 async def shop(client: httpx.AsyncClient, app: FastAPI) -> dict[str, dict[str, Any]]:

@@ -150,6 +150,7 @@ async def search(
                 if read_cache is not None
                 else None
             ),
+            memo=request.app.state.search_memo,
         )
         return dumps(body), str(total)
 

@@ -14,7 +14,7 @@ from catalog.analytics.recorder import EventRecorder
 from catalog.db import new_id, utcnow
 from catalog.errors import NotFound
 from catalog.kit import metrics
-from catalog.kit.cache import Cached, ReadCache
+from catalog.kit.cache import Cache, Cached, CacheUnavailable, ReadCache
 from catalog.kit.invalidation import REFS, SEARCH, invalidate
 from catalog.models import SearchClick, SearchEvent, SearchQuery, SearchSynonym
 from catalog.products.service import serialize_summary
@@ -112,6 +112,73 @@ async def list_synonyms(session: AsyncSession) -> list[SearchSynonym]:
 # --------------------------------------------------------------------------- search
 
 
+class SearchMemo:
+    """What a search reads before its main statement and only a write bumping the SEARCH
+    generation changes: the synonym rules, which words some visible product has and the
+    corrections of those no product has. Kept in process for the current generation, so a
+    search whose words were seen makes no round trip for them. Every write that can change
+    them (a product, a synonym rule, a brand or category name) bumps SEARCH, which empties the
+    memo of every worker as it makes their cached searches unreachable; a value read before a
+    bump is never kept under the generation after it. Without the generation (Redis
+    unreachable) every search reads them afresh. At most `max_words` words and as many
+    corrections are kept per generation."""
+
+    def __init__(self, cache: Cache, max_words: int = 50_000) -> None:
+        self._cache = cache
+        self._max_words = max_words
+        self._generation: int | None = None
+        self._rules: list[tuple[str, list[str], bool]] | None = None
+        self._words: dict[str, bool] = {}
+        self._corrections: dict[str, str | None] = {}
+
+    async def _current(self) -> int | None:
+        try:
+            generation = await self._cache.generation(SEARCH)
+        except CacheUnavailable:
+            return None
+        if generation != self._generation:
+            self._generation, self._rules = generation, None
+            self._words, self._corrections = {}, {}
+        return generation
+
+    async def synonym_rules(self, session: AsyncSession) -> list[tuple[str, list[str], bool]]:
+        generation = await self._current()
+        if generation is not None and self._rules is not None:
+            return self._rules
+        rules = await synonym_rules(session)
+        if generation is not None and generation == self._generation:
+            self._rules = rules
+        return rules
+
+    async def matching_words(
+        self, session: AsyncSession, backend: SearchBackend, words: list[str]
+    ) -> set[str]:
+        generation = await self._current()
+        if generation is None:
+            return await backend.matching_words(session, words)
+        known = self._words
+        unknown = [w for w in words if w not in known]
+        found = await backend.matching_words(session, unknown) if unknown else set()
+        if generation == self._generation and len(known) + len(unknown) <= self._max_words:
+            known.update({w: w in found for w in unknown})
+        return {w for w in words if w in found or known.get(w, False)}
+
+    async def correct(self, session: AsyncSession, backend: SearchBackend, word: str) -> str | None:
+        """The correction of a word no visible product has (see `SearchBackend.correct`)."""
+        generation = await self._current()
+        if generation is not None and word in self._corrections:
+            return self._corrections[word]
+        correction = await backend.correct(session, word, unmatched=True)
+        known = self._corrections
+        if (
+            generation is not None
+            and generation == self._generation
+            and len(known) < self._max_words
+        ):
+            known[word] = correction
+        return correction
+
+
 class CachedFacetCounts:
     """Browse totals and facet counts in the response cache, under the generations of the
     namespaces a write bumps when it changes a product (SEARCH) or a brand's or category's name
@@ -153,20 +220,30 @@ async def run_search(
     page_size: int,
     facet_attributes: tuple[str, ...],
     facet_cache: CachedFacetCounts | None = None,
+    memo: SearchMemo | None = None,
 ) -> tuple[dict[str, Any], int]:
     """The search answer (without its `search_id`) and the total number of results."""
     query = parse_query(q)
     if not query.empty:
-        apply_synonyms(query, await synonym_rules(session))
+        rules = await (memo.synonym_rules(session) if memo else synonym_rules(session))
+        apply_synonyms(query, rules)
         # A word a synonym rule knows is not a typo; the others are checked in one statement.
         checked = [
             t.word for t in query.terms if not t.alternatives and backend.may_correct(t.word)
         ]
-        found = await backend.matching_words(session, checked)
+        found = await (
+            memo.matching_words(session, backend, checked)
+            if memo
+            else backend.matching_words(session, checked)
+        )
         for term in query.terms:
             if term.word not in checked or term.word in found:
                 continue
-            correction = await backend.correct(session, term.word, unmatched=True)
+            correction = await (
+                memo.correct(session, backend, term.word)
+                if memo
+                else backend.correct(session, term.word, unmatched=True)
+            )
             if correction:
                 query.corrected[term.word] = correction
                 term.alternatives.append((correction,))
