@@ -136,7 +136,13 @@ def create_engine(settings: Settings) -> AsyncEngine:
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=1800,
         json_deserializer=orjson.loads,
-        connect_args={"server_settings": _server_settings(settings)},
+        connect_args={
+            "server_settings": _server_settings(settings),
+            # Each connection keeps this many prepared statements (asyncpg's default, 100, is
+            # fewer than the shapes of search statements a busy catalogue sends: each miss is
+            # one more round trip and the server parsing the statement again).
+            "prepared_statement_cache_size": 256,
+        },
     )
     check_on_checkout(engine, settings.db_ping_idle_after_s)
     return engine

@@ -73,6 +73,10 @@ class Cache(Protocol):
 
     async def set(self, key: str, value: Cached, ttl: float) -> None: ...
 
+    def set_soon(self, key: str, value: Cached, ttl: float) -> None:
+        """`set` without waiting for it: this process finds the value at once, other processes
+        once the write has landed (a write that fails only costs them a miss)."""
+
     async def generation(self, namespace: str) -> int: ...
 
     async def bump(self, *namespaces: str) -> None: ...
@@ -131,6 +135,9 @@ class MemoryCache:
     async def set(self, key: str, value: Cached, ttl: float) -> None:
         self._lru.set(key, value, ttl)
 
+    def set_soon(self, key: str, value: Cached, ttl: float) -> None:
+        self._lru.set(key, value, ttl)
+
     async def generation(self, namespace: str) -> int:
         return self._generations.get(namespace, 0)
 
@@ -162,6 +169,7 @@ class RedisCache:
         self._generations: OrderedDict[str, int] = OrderedDict()
         self._max_generations = 200_000
         self._pending_bumps: set[str] = set()
+        self._writes: set[asyncio.Task[None]] = set()
         self._listening = False
         self._stopping = False
         self._pubsub: PubSub | None = None
@@ -195,6 +203,14 @@ class RedisCache:
             return
         if self._listening:
             self._l1.set(key, value, min(self._l1_ttl, ttl))
+
+    def set_soon(self, key: str, value: Cached, ttl: float) -> None:
+        # The response need not wait for Redis: the write goes out at the request's next pause.
+        if self._listening:
+            self._l1.set(key, value, min(self._l1_ttl, ttl))
+        task = asyncio.get_running_loop().create_task(self.set(key, value, ttl))
+        self._writes.add(task)  # the loop only keeps a weak reference to a task
+        task.add_done_callback(self._writes.discard)
 
     def _remember(self, namespace: str, value: int) -> None:
         self._generations[namespace] = max(value, self._generations.get(namespace, 0))
@@ -370,7 +386,7 @@ class ReadCache:
             computed = await compute()
             body, meta = computed if isinstance(computed, tuple) else (computed, "")
             value = Cached(body=body, etag=etag_for(body), meta=meta)
-            await self.cache.set(key, value, ttl)
+            self.cache.set_soon(key, value, ttl)
             return value
 
         return await self._flight.do(key, fill)

@@ -204,7 +204,7 @@ class CachedFacetCounts:
         return [(f, v, int(n), name, slug) for f, v, n, name, slug in orjson.loads(hit.body)], None
 
     async def store(self, stored_under: str, rows: list[FacetRow]) -> None:
-        await self.read_cache.cache.set(
+        self.read_cache.cache.set_soon(
             stored_under, Cached(body=orjson.dumps(rows), etag=""), self.ttl
         )
 
