@@ -218,6 +218,39 @@ class TestSearchMemo:
             await settle(a, before)
             assert [i["name"] for i in (await search(q="seat"))["items"]] == ["Oak Chair"]
 
+    async def test_category_subtrees_are_read_once_per_catalogue_change(
+        self, pair: tuple[FastAPI, FastAPI]
+    ) -> None:
+        a, b = pair
+        async with await admin_client(b) as admin, make_client(a) as anon:
+            r = await admin.post(f"{API}/categories", json={"name": "Furniture"})
+            assert r.status_code == 201, r.text
+            furniture = r.json()["id"]
+            await make_product(admin, sku="T-1", name="Oak Table", category_id=furniture)
+            await settle(a, 0)
+
+            async def names(**params: str) -> list[str]:
+                r = await anon.get(f"{API}/search", params={"category_id": furniture, **params})
+                assert r.status_code == 200, r.text
+                return sorted(i["name"] for i in r.json()["items"])
+
+            assert await names() == ["Oak Table"]
+            statements, stop = count_queries(a)
+            try:
+                assert await names(sort="newest") == ["Oak Table"]
+            finally:
+                stop()
+            assert not any("recursive" in s.lower() for s in statements)
+
+            before = seen(a)
+            r = await admin.post(
+                f"{API}/categories", json={"name": "Chairs", "parent_id": furniture}
+            )
+            assert r.status_code == 201, r.text
+            await make_product(admin, sku="T-2", name="Oak Chair", category_id=r.json()["id"])
+            await settle(a, before)
+            assert await names(sort="price_asc") == ["Oak Chair", "Oak Table"]
+
 
 class TestFastPath:
     """Hot anonymous product reads are answered before routing, identically to the router."""

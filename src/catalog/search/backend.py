@@ -104,6 +104,8 @@ class SearchRequest:
     offset: int
     limit: int
     facet_attributes: tuple[str, ...] = ()
+    # The filter's category and its descendants, when the caller already knows them.
+    category_ids: list[uuid.UUID] | None = None
 
 
 @dataclass
@@ -362,6 +364,12 @@ class SearchBackend:
         row = (await session.execute(stmt, values)).one()
         return {word for word, found in zip(words, row, strict=True) if found}
 
+    async def category_subtree(
+        self, session: AsyncSession, category_id: uuid.UUID
+    ) -> list[uuid.UUID]:
+        """A category's id and its descendants' (only the category's own, unknown or not)."""
+        return list((await session.execute(_SUBTREE, {"category_id": category_id})).scalars())
+
     async def term_matches(self, session: AsyncSession, word: str) -> bool:
         return word in await self.matching_words(session, [word])
 
@@ -444,10 +452,9 @@ class SearchBackend:
         requests share."""
         filters, query = request.filters, request.query
         await self._before_search(session)
-        category_ids = None
-        if filters.category_id is not None:
-            subtree = await session.execute(_SUBTREE, {"category_id": filters.category_id})
-            category_ids = list(subtree.scalars())
+        category_ids = request.category_ids
+        if filters.category_id is not None and category_ids is None:
+            category_ids = await self.category_subtree(session, filters.category_id)
         # Searches with words have every filter switched (see `_FilterShape`); browsing keeps
         # its brand, category and price filters in its shape: they decide how it counts.
         switched = bool(query.text)

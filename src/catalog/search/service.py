@@ -114,14 +114,14 @@ async def list_synonyms(session: AsyncSession) -> list[SearchSynonym]:
 
 class SearchMemo:
     """What a search reads before its main statement and only a write bumping the SEARCH
-    generation changes: the synonym rules, which words some visible product has and the
-    corrections of those no product has. Kept in process for the current generation, so a
-    search whose words were seen makes no round trip for them. Every write that can change
-    them (a product, a synonym rule, a brand or category name) bumps SEARCH, which empties the
-    memo of every worker as it makes their cached searches unreachable; a value read before a
-    bump is never kept under the generation after it. Without the generation (Redis
-    unreachable) every search reads them afresh. At most `max_words` words and as many
-    corrections are kept per generation."""
+    generation changes: the synonym rules, which words some visible product has, the
+    corrections of those no product has and the categories under a category. Kept in process
+    for the current generation, so a search whose words and category were seen makes no round
+    trip for them. Every write that can change them (a product, a synonym rule, a brand or a
+    category) bumps SEARCH, which empties the memo of every worker as it makes their cached
+    searches unreachable; a value read before a bump is never kept under the generation after
+    it. Without the generation (Redis unreachable) every search reads them afresh. At most
+    `max_words` entries of each kind are kept per generation."""
 
     def __init__(self, cache: Cache, max_words: int = 50_000) -> None:
         self._cache = cache
@@ -130,6 +130,7 @@ class SearchMemo:
         self._rules: list[tuple[str, list[str], bool]] | None = None
         self._words: dict[str, bool] = {}
         self._corrections: dict[str, str | None] = {}
+        self._subtrees: dict[uuid.UUID, list[uuid.UUID]] = {}
 
     async def _current(self) -> int | None:
         try:
@@ -138,7 +139,7 @@ class SearchMemo:
             return None
         if generation != self._generation:
             self._generation, self._rules = generation, None
-            self._words, self._corrections = {}, {}
+            self._words, self._corrections, self._subtrees = {}, {}, {}
         return generation
 
     async def synonym_rules(self, session: AsyncSession) -> list[tuple[str, list[str], bool]]:
@@ -177,6 +178,22 @@ class SearchMemo:
         ):
             known[word] = correction
         return correction
+
+    async def category_subtree(
+        self, session: AsyncSession, backend: SearchBackend, category_id: uuid.UUID
+    ) -> list[uuid.UUID]:
+        generation = await self._current()
+        if generation is not None and category_id in self._subtrees:
+            return self._subtrees[category_id]
+        subtree = await backend.category_subtree(session, category_id)
+        known = self._subtrees
+        if (
+            generation is not None
+            and generation == self._generation
+            and len(known) < self._max_words
+        ):
+            known[category_id] = subtree
+        return subtree
 
 
 class CachedFacetCounts:
@@ -247,7 +264,11 @@ async def run_search(
             if correction:
                 query.corrected[term.word] = correction
                 term.alternatives.append((correction,))
+    category_ids = None
+    if memo is not None and filters.category_id is not None:
+        category_ids = await memo.category_subtree(session, backend, filters.category_id)
     request = SearchRequest(
+        category_ids=category_ids,
         query=query,
         filters=filters,
         sort=sort or (SearchSort.relevance if not query.empty else SearchSort.popularity),
