@@ -153,6 +153,11 @@ async def test_redis_outage_and_recovery(
                 listed = await anon.get(f"{API}/products")
                 assert listed.status_code == 200
                 assert [p["name"] for p in listed.json()["items"]] == ["During the outage"]
+                # Searching and browsing (whose counts are cached) answer from the database.
+                for params in ({"q": "outage"}, {"sort": "newest"}, {"q": "outgae"}):
+                    r = await anon.get(f"{API}/search", params=params)
+                    assert r.status_code == 200, r.text
+                    assert [i["name"] for i in r.json()["items"]] == ["During the outage"]
             assert any(e["event"].startswith("cache_") for e in logs)
             ready = await anon.get("/health/ready")
             assert ready.status_code == 503

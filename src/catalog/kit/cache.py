@@ -71,6 +71,10 @@ class Cache(Protocol):
 
     async def get(self, key: str) -> Cached | None: ...
 
+    async def get_many(self, keys: list[str]) -> list[Cached | None]:
+        """`get` of each key, in one round trip."""
+        ...
+
     async def set(self, key: str, value: Cached, ttl: float) -> None: ...
 
     def set_soon(self, key: str, value: Cached, ttl: float) -> None:
@@ -131,6 +135,9 @@ class MemoryCache:
 
     async def get(self, key: str) -> Cached | None:
         return self._lru.get(key)
+
+    async def get_many(self, keys: list[str]) -> list[Cached | None]:
+        return [self._lru.get(key) for key in keys]
 
     async def set(self, key: str, value: Cached, ttl: float) -> None:
         self._lru.set(key, value, ttl)
@@ -194,6 +201,27 @@ class RedisCache:
         if self._listening:
             self._l1.set(key, value, self._l1_ttl)
         return value
+
+    async def get_many(self, keys: list[str]) -> list[Cached | None]:
+        found: list[Cached | None] = [
+            self._l1.get(key) if self._listening else None for key in keys
+        ]
+        missing = [i for i, value in enumerate(found) if value is None]
+        if not missing:
+            return found
+        try:
+            raws = await self._redis.mget([self._prefix + keys[i] for i in missing])
+        except Exception as exc:
+            log.warning("cache_unavailable", op="get_many", error=str(exc))
+            return found
+        for i, raw in zip(missing, raws, strict=True):
+            if raw is None:
+                continue
+            value = Cached.decode(raw if isinstance(raw, bytes) else str(raw).encode())
+            found[i] = value
+            if self._listening:
+                self._l1.set(keys[i], value, self._l1_ttl)
+        return found
 
     async def set(self, key: str, value: Cached, ttl: float) -> None:
         try:

@@ -134,9 +134,9 @@ class FacetCache(Protocol):
     """Where the totals and facet counts of searches without words are kept between requests,
     invalidated by every write that can change them."""
 
-    async def lookup(self, key: str) -> tuple[list[FacetRow] | None, str | None]:
-        """(the rows kept under `key`, or None; the key to store them under once counted, or
-        None when they cannot be stored)."""
+    async def lookup(self, keys: list[str]) -> list[tuple[list[FacetRow] | None, str | None]]:
+        """For each key: (the rows kept under it, or None; the key to store them under once
+        counted, or None when they cannot be stored). One round trip for all of them."""
         ...
 
     async def store(self, stored_under: str, rows: list[FacetRow]) -> None: ...
@@ -482,16 +482,19 @@ class SearchBackend:
                 values.update(self._relevance_values(query, partial=shape.mode == "any"))
         else:
             counted: list[str] = []
-            for facet in [*self._facet_names(facet_attributes), "total"]:
-                if facet_cache is not None:
-                    key = _own_facet_key(facet, filters, category_ids)
-                    cached, stored_under = await facet_cache.lookup(key)
+            wanted = [*self._facet_names(facet_attributes), "total"]
+            if facet_cache is None:
+                counted = wanted
+            else:
+                keys = [_own_facet_key(facet, filters, category_ids) for facet in wanted]
+                looked_up = await facet_cache.lookup(keys)
+                for facet, (cached, stored_under) in zip(wanted, looked_up, strict=True):
                     if cached is not None:
                         found += cached
                         continue
                     if stored_under is not None:
                         pending[facet] = stored_under
-                counted.append(facet)
+                    counted.append(facet)
             # The page and the counts not found in the cache, as two statements: each depends
             # on less (the page on the sort, the counts on the facets) and is shared more.
             shape = replace(shape, facet_attributes=(), counted=())

@@ -208,17 +208,26 @@ class CachedFacetCounts:
         self.read_cache = read_cache
         self.ttl = ttl
 
-    async def lookup(self, key: str) -> tuple[list[FacetRow] | None, str | None]:
-        stored_under = await self.read_cache.key(self.NAME, [SEARCH, REFS], key)
-        if stored_under is None:
-            return None, None
+    async def lookup(self, keys: list[str]) -> list[tuple[list[FacetRow] | None, str | None]]:
+        stored = [await self.read_cache.key(self.NAME, [SEARCH, REFS], key) for key in keys]
         cache = self.read_cache.cache
-        hit = await cache.get(stored_under)
-        if hit is None:
-            cache.stats.miss(self.NAME)
-            return None, stored_under
-        cache.stats.hit(self.NAME)
-        return [(f, v, int(n), name, slug) for f, v, n, name, slug in orjson.loads(hit.body)], None
+        hits = await cache.get_many([k for k in stored if k is not None])
+        found = iter(hits)
+        out: list[tuple[list[FacetRow] | None, str | None]] = []
+        for stored_under in stored:
+            hit = next(found) if stored_under is not None else None
+            if stored_under is None:
+                out.append((None, None))
+            elif hit is None:
+                cache.stats.miss(self.NAME)
+                out.append((None, stored_under))
+            else:
+                cache.stats.hit(self.NAME)
+                rows = [
+                    (f, v, int(n), name, slug) for f, v, n, name, slug in orjson.loads(hit.body)
+                ]
+                out.append((rows, None))
+        return out
 
     async def store(self, stored_under: str, rows: list[FacetRow]) -> None:
         self.read_cache.cache.set_soon(
