@@ -68,7 +68,7 @@ from catalog.app import API_PREFIX
 from catalog.auth.principal import ANONYMOUS
 from catalog.cli import run_migrations
 from catalog.config import Settings
-from catalog.db import create_engine, create_sessionmaker
+from catalog.db import SEARCH_SERVER_SETTINGS, create_engine, create_sessionmaker
 from catalog.products.reads import PostgresProductReads
 from catalog.products.service import ProductFilters, ProductSort
 from catalog.search import service as search_service
@@ -1487,6 +1487,10 @@ async def collect_plans(url: str, ids: CatalogIds, search_q: str, suggest_q: str
             # Replayed in one transaction, like the request: `SET LOCAL` statements are run
             # (they change the plans), reads are explained, anything else is left out.
             async with engine.connect() as conn:
+                if request.startswith(f"GET {API_PREFIX}/search"):
+                    # Searches run on the search pool, whose connections carry these settings.
+                    for name, value in SEARCH_SERVER_SETTINGS.items():
+                        await conn.exec_driver_sql(f"SET {name} = '{value}'")
                 for statement, parameters in capture.statements:
                     params = tuple(parameters) if isinstance(parameters, list | tuple) else ()
                     verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""

@@ -428,7 +428,6 @@ _STATEMENT_KINDS: tuple[tuple[str, str], ...] = (
     (r"^insert into search_event", "analytics insert (background)"),
     (r"^select count\(\*\)", "page: count (deep pages)"),
     (r"^with recursive subtree", "category subtree ids"),
-    (r"^select set_config\('work_mem'", "session settings (work_mem, custom plans)"),
 )
 
 

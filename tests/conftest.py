@@ -285,12 +285,13 @@ class QueryCounter:
 def queries(app: FastAPI) -> Iterator[QueryCounter]:
     """Counts the SQL statements the app sends (excluding connection pings)."""
     counter = QueryCounter()
-    engine: AsyncEngine = app.state.engine
+    engines: set[AsyncEngine] = {app.state.engine, app.state.search_engine}
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         counter.statements.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    for engine in engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", before)
     # The product reads of PostgreSQL run on asyncpg directly and report their statements.
     listeners: list[Any] = getattr(app.state.product_reads, "statement_listeners", [])
 
@@ -301,5 +302,6 @@ def queries(app: FastAPI) -> Iterator[QueryCounter]:
     try:
         yield counter
     finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", before)
+        for engine in engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", before)
         listeners.remove(raw)

@@ -55,14 +55,15 @@ async def pair(backend: Backend, app: FastAPI) -> AsyncIterator[tuple[FastAPI, F
 
 
 def count_queries(app: FastAPI) -> tuple[list[str], Callable[[], None]]:
-    """The statements `app` sends, through SQLAlchemy and through the product reads."""
+    """The statements `app` sends, through SQLAlchemy (both pools) and the product reads."""
     statements: list[str] = []
-    engine: AsyncEngine = app.state.engine
+    engines: set[AsyncEngine] = {app.state.engine, app.state.search_engine}
 
     def before(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         statements.append(statement)
 
-    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    for engine in engines:
+        event.listen(engine.sync_engine, "before_cursor_execute", before)
     listeners = getattr(app.state.product_reads, "statement_listeners", [])
 
     def raw(statement: str, _params: Any) -> None:
@@ -71,7 +72,8 @@ def count_queries(app: FastAPI) -> tuple[list[str], Callable[[], None]]:
     listeners.append(raw)
 
     def stop() -> None:
-        event.remove(engine.sync_engine, "before_cursor_execute", before)
+        for engine in engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", before)
         listeners.remove(raw)
 
     return statements, stop

@@ -31,7 +31,7 @@ from catalog.auth.tokens import TokenService
 from catalog.brands.router import router as brands_router
 from catalog.categories.router import router as categories_router
 from catalog.config import Environment, Settings
-from catalog.db import create_engine, create_sessionmaker
+from catalog.db import create_engine, create_search_engine, create_sessionmaker
 from catalog.errors import install_error_handlers, responses
 from catalog.imports.router import exports_router
 from catalog.imports.router import router as imports_router
@@ -71,6 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmaker = create_sessionmaker(engine)
         metrics.instrument_engine(engine, settings.db_slow_query_ms)
+        search_engine = create_search_engine(settings, engine)
+        app.state.search_engine = search_engine
+        app.state.search_sessionmaker = create_sessionmaker(search_engine)
+        if search_engine is not engine:
+            metrics.instrument_engine(search_engine, settings.db_slow_query_ms)
         product_reads = await product_reads_for(settings, engine)
         app.state.product_reads = product_reads
         redis = (
@@ -123,7 +128,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             import_worker = ImportWorker(settings, engine, cache)
             import_worker.start()
         app.state.import_worker = import_worker
-        sampler = metrics.PoolSampler(engine, product_reads, settings.metrics_sample_seconds)
+        sampler = metrics.PoolSampler(
+            engine, product_reads, settings.metrics_sample_seconds, search_engine
+        )
         sampler.start()
         if settings.environment != Environment.test:
             # What the worker has made so far (modules, models, routes, pools) lives as long as
@@ -149,6 +156,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if app.state.redis is not None:
                 await app.state.redis.aclose()
             await product_reads.close()
+            if search_engine is not engine:
+                await search_engine.dispose()
             await engine.dispose()
             metrics.worker_stopped()
             log.info("shutdown")

@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     # Product reads of the hot GET paths use a pool of their own on PostgreSQL (asyncpg, no
     # transaction per read); a connection found dead is retried once.
     db_read_pool_size: int = Field(default=10, ge=1)
+    # Searches and suggestions use a pool of their own on PostgreSQL (see `catalog.db`).
+    db_search_pool_size: int = Field(default=10, ge=1)
 
     # HTTP
     docs_enabled: bool = True

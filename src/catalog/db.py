@@ -148,6 +148,45 @@ def create_engine(settings: Settings) -> AsyncEngine:
     return engine
 
 
+# The session settings of the search pool's connections. Searches build and count over
+# thousands of matches (hash aggregates, a materialized match list): more memory than the
+# default 4 MB keeps them off disk. Their statements switch filters on and off with bound
+# flags (`$1 OR brand_id = ...`), which only a plan made for the values folds away: with the
+# default plan cache mode, PostgreSQL would move to a generic plan after five runs.
+SEARCH_SERVER_SETTINGS = {"work_mem": "32MB", "plan_cache_mode": "force_custom_plan"}
+
+
+def create_search_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine:
+    """The engine of searches and suggestions: on PostgreSQL a pool of its own, whose
+    connections carry `SEARCH_SERVER_SETTINGS` from the start and run without a transaction
+    (searches only read, and each of their statements reads what it needs at once), so a
+    search sends neither BEGIN, COMMIT nor settings. A burst of searches waits for one of its
+    connections instead of taking those of writes. The embedded profile has one engine."""
+    if settings.is_sqlite:
+        return engine
+    search_engine = create_async_engine(
+        settings.database_url,
+        echo=settings.db_echo,
+        hide_parameters=True,
+        pool_size=settings.db_search_pool_size,
+        max_overflow=0,
+        pool_timeout=settings.db_pool_timeout,
+        pool_recycle=1800,
+        isolation_level="AUTOCOMMIT",
+        json_deserializer=orjson.loads,
+        connect_args={
+            "server_settings": {
+                **_server_settings(settings),
+                **SEARCH_SERVER_SETTINGS,
+                "application_name": "catalog-search",
+            },
+            "prepared_statement_cache_size": 256,
+        },
+    )
+    check_on_checkout(search_engine, settings.db_ping_idle_after_s)
+    return search_engine
+
+
 def check_on_checkout(engine: AsyncEngine, ping_idle_after: float) -> None:
     """Hand out live connections without a round trip per checkout.
 

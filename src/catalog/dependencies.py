@@ -30,6 +30,12 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+async def get_search_session(request: Request) -> AsyncIterator[AsyncSession]:
+    """A session of the search pool (see `catalog.db.create_search_engine`): reads only."""
+    async for session in session_scope(request.app.state.search_sessionmaker):
+        yield session
+
+
 async def get_product_reads(request: Request) -> ProductReads:
     reads: ProductReads = request.app.state.product_reads
     return reads
@@ -52,3 +58,4 @@ ReadCacheDep = Annotated[ReadCache | None, Depends(get_read_cache)]
 # scope="function": the commit runs before the response is sent, so a failed commit is an error
 # response rather than a lost write behind a 2xx.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+SearchSessionDep = Annotated[AsyncSession, Depends(get_search_session, scope="function")]

@@ -777,3 +777,34 @@ async def test_browse_facet_indexes(app: FastAPI, profile: str) -> None:
     assert definitions["ix_product_live_brand_facets"].endswith(
         f"(brand_id) INCLUDE (category_id, {shared}) {live}"
     )
+
+
+async def test_searches_have_a_pool_of_their_own(
+    app: FastAPI, profile: str, client: httpx.AsyncClient, anon: httpx.AsyncClient
+) -> None:
+    """PostgreSQL: searches run on their own pool, whose connections carry the search settings
+    from the start and run each statement on its own (no transaction around a search)."""
+    if profile != "production":
+        pytest.skip("the embedded profile has one engine")
+    assert app.state.search_engine is not app.state.engine
+    async with app.state.search_sessionmaker() as session:
+        settings = (
+            await session.execute(
+                text("SELECT current_setting('work_mem'), current_setting('plan_cache_mode')")
+            )
+        ).one()
+        assert tuple(settings) == ("32MB", "force_custom_plan")
+        first = (await session.execute(text("SELECT transaction_timestamp()"))).scalar_one()
+        await session.execute(text("SELECT pg_sleep(0.01)"))
+        second = (await session.execute(text("SELECT transaction_timestamp()"))).scalar_one()
+        assert second > first  # each statement its own transaction
+    async with app.state.sessionmaker() as session:
+        work_mem = (await session.execute(text("SELECT current_setting('work_mem')"))).scalar()
+        assert work_mem != "32MB"  # other requests keep the server's settings
+    await product(client, "Oak Chair")
+    r = await anon.get(SEARCH, params={"q": "oak", "facet": "color"})
+    assert r.status_code == 200, r.text
+    assert r.json()["total"] == 1
+    r = await anon.get(f"{SEARCH}/suggest", params={"q": "oa"})
+    assert r.status_code == 200, r.text
+    assert r.json()["suggestions"]

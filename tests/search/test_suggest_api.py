@@ -117,6 +117,16 @@ class TestSuggest:
         ]
         assert await suggest(client, "samsn") == [("Samsung Galaxy Phone", "product")]
 
+    async def test_typo_prefix_between_equally_close_words_is_the_same_every_time(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        # "bie" is one letter from both "bee" (beech) and "bir" (birch): the first in
+        # alphabetical order is taken, on every call.
+        await create_product(client, name="Birch Desk")
+        await create_product(client, name="Beech Stool")
+        for _ in range(3):
+            assert await suggest(client, "bie") == [("Beech Stool", "product")]
+
     async def test_popular_past_queries(self, client: httpx.AsyncClient, app: FastAPI) -> None:
         await shop(client, app)
         for q in ("chair", "Chair!", "charcoal grill", "charcoal grill", "chalk"):

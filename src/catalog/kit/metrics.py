@@ -78,7 +78,8 @@ HTTP_IN_FLIGHT = Gauge(
 )
 DB_POOL = Gauge(
     "catalog_db_pool_connections",
-    "Database connections by pool (orm: SQLAlchemy, reads: the asyncpg product reads) and state",
+    "Database connections by pool (orm: SQLAlchemy, reads: the asyncpg product reads, search: "
+    "searches and suggestions) and state",
     ["pool", "state"],
     multiprocess_mode="livesum",
 )
@@ -298,13 +299,19 @@ def instrument_engine(engine: AsyncEngine, slow_query_ms: float) -> None:
                 starts.pop()
 
 
-def sample_pools(engine: AsyncEngine, product_reads: Any) -> None:
-    """Current connection counts of both pools into the pool gauge."""
-    pool: Any = engine.sync_engine.pool
-    if hasattr(pool, "checkedout"):
-        DB_POOL.labels("orm", "in_use").set(pool.checkedout())
-        DB_POOL.labels("orm", "idle").set(pool.checkedin())
-        DB_POOL.labels("orm", "max").set(pool.size() + max(0, pool._max_overflow))
+def sample_pools(
+    engine: AsyncEngine, product_reads: Any, search_engine: AsyncEngine | None = None
+) -> None:
+    """Current connection counts of the pools into the pool gauge."""
+    engines = {"orm": engine}
+    if search_engine is not None and search_engine is not engine:
+        engines["search"] = search_engine
+    for name, each in engines.items():
+        pool: Any = each.sync_engine.pool
+        if hasattr(pool, "checkedout"):
+            DB_POOL.labels(name, "in_use").set(pool.checkedout())
+            DB_POOL.labels(name, "idle").set(pool.checkedin())
+            DB_POOL.labels(name, "max").set(pool.size() + max(0, pool._max_overflow))
     reads_pool = getattr(product_reads, "pool", None)
     if reads_pool is not None:
         size, idle = reads_pool.get_size(), reads_pool.get_idle_size()
@@ -369,8 +376,15 @@ class PoolSampler:
     """Samples the pools of this worker every `interval` seconds (each worker its own, so the
     live sum over workers is right in multi-process mode)."""
 
-    def __init__(self, engine: AsyncEngine, product_reads: Any, interval: float) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        product_reads: Any,
+        interval: float,
+        search_engine: AsyncEngine | None = None,
+    ) -> None:
         self._engine = engine
+        self._search_engine = search_engine
         self._reads = product_reads
         self._interval = interval
         self._task: asyncio.Task[None] | None = None
@@ -382,7 +396,7 @@ class PoolSampler:
     async def _run(self) -> None:
         while True:
             try:
-                sample_pools(self._engine, self._reads)
+                sample_pools(self._engine, self._reads, self._search_engine)
             except Exception as exc:  # a metric is never worth a crash
                 structlog.get_logger(__name__).warning("pool_sample_failed", error=str(exc))
             await asyncio.sleep(self._interval)

@@ -131,6 +131,6 @@ async def metrics_endpoint(request: Request) -> Response:
     if refusal is not None:
         return refusal
     state = request.app.state
-    metrics.sample_pools(state.engine, state.product_reads)
+    metrics.sample_pools(state.engine, state.product_reads, state.search_engine)
     body = await asyncio.to_thread(metrics.exposition)
     return Response(body, media_type=metrics.CONTENT_TYPE, headers={"Cache-Control": "no-store"})

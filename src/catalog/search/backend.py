@@ -451,7 +451,6 @@ class SearchBackend:
         category facet of a category page counts every category), which even more browsing
         requests share."""
         filters, query = request.filters, request.query
-        await self._before_search(session)
         category_ids = request.category_ids
         if filters.category_id is not None and category_ids is None:
             category_ids = await self.category_subtree(session, filters.category_id)
@@ -668,9 +667,6 @@ class SearchBackend:
         found = {r.id: dict(r._mapping) for r in rows}
         return [found[i] for i in wanted if i in found]
 
-    async def _before_search(self, session: AsyncSession) -> None:
-        """Engine-specific preparation of a search's statements."""
-
     def _facet_output(
         self,
         counts: dict[str, dict[str, int]],
@@ -771,15 +767,14 @@ class SearchBackend:
 
     async def _correct_prefix(self, session: AsyncSession, prefix: str) -> str | None:
         candidates = await self._correction_candidates(session, prefix)
-        best: tuple[float, str] | None = None
+        close: set[tuple[float, str]] = set()
         for candidate in candidates:
             head = candidate[: len(prefix)]
-            distance = DamerauLevenshtein.distance(prefix, head)
-            if distance <= 1:
-                score = DamerauLevenshtein.normalized_similarity(prefix, head)
-                if best is None or score > best[0]:
-                    best = (score, candidate[: len(prefix)])
-        return best[1] if best else None
+            if DamerauLevenshtein.distance(prefix, head) <= 1:
+                close.add((-DamerauLevenshtein.normalized_similarity(prefix, head), head))
+        # The most similar head; among equally similar ones the first in alphabetical order,
+        # whatever order the candidates came in.
+        return min(close)[1] if close else None
 
     async def _reference_suggestions(
         self, session: AsyncSession, words: list[str], limit: int
@@ -985,16 +980,11 @@ def _ts_term(term: Term, weight: str = "") -> str:
 
 _CLOSING_QUOTE = literal("'(?= |$)")
 
+
 # The search CTE is scanned once per facet: keep it in memory rather than on disk. A statement is
 # prepared once per shape and reused with other words and filters, so PostgreSQL would switch to
 # a generic plan after five runs, one made without knowing how many products match the words or
 # the category, nor which switched filters are off: plan each run for its values.
-_SEARCH_SETTINGS = text(
-    "SELECT set_config('work_mem', '32MB', true), "
-    "set_config('plan_cache_mode', 'force_custom_plan', true)"
-)
-
-
 def _text(name: str) -> BindParameter[str]:
     return bindparam(name, type_=String)
 
@@ -1002,9 +992,6 @@ def _text(name: str) -> BindParameter[str]:
 class PostgresSearchBackend(SearchBackend):
     name = "postgresql"
     GROUPING_SETS = True
-
-    async def _before_search(self, session: AsyncSession) -> None:
-        await session.execute(_SEARCH_SETTINGS)
 
     _vector: ColumnElement[Any] = literal_column("product.search_vector")
 
@@ -1071,14 +1058,15 @@ class PostgresSearchBackend(SearchBackend):
     async def _correction_candidates(self, session: AsyncSession, word: str) -> list[str]:
         # Trigram neighbours, plus words sharing the first letter and a similar length: short
         # transpositions ("chiar") share too few trigrams to be found by similarity alone.
+        # Both in a set order: the same word gets the same candidates whatever the plan.
         stmt = text(
             """
             (SELECT term FROM search_term WHERE term % :w
-             ORDER BY similarity(term, :w) DESC LIMIT 40)
+             ORDER BY similarity(term, :w) DESC, term LIMIT 40)
             UNION
             (SELECT term FROM search_term
              WHERE term >= :lo AND term < :hi AND length(term) BETWEEN :lmin AND :lmax
-             LIMIT 400)
+             ORDER BY term LIMIT 400)
             """
         ).bindparams(
             w=word,

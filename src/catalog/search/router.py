@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from catalog.analytics.recorder import EventRecorder
 from catalog.auth.dependencies import AnalyticsReaderDep, PrincipalDep, catalog_admin
 from catalog.db import new_id
-from catalog.dependencies import ReadCacheDep, SessionDep, SettingsDep
+from catalog.dependencies import ReadCacheDep, SearchSessionDep, SessionDep, SettingsDep
 from catalog.errors import Unprocessable, responses
 from catalog.kit.cache import Cached
 from catalog.kit.http import (
@@ -78,7 +78,7 @@ def _attribute_filters(request: Request) -> tuple[tuple[str, tuple[str, ...]], .
 @router.get("", response_model=SearchResponse, responses=responses(422))
 async def search(
     request: Request,
-    session: SessionDep,
+    session: SearchSessionDep,
     settings: SettingsDep,
     read_cache: ReadCacheDep,
     backend: BackendDep,
@@ -183,7 +183,7 @@ async def search(
 @router.get("/suggest", response_model=SuggestResponse, responses=responses(422))
 async def suggest(
     request: Request,
-    session: SessionDep,
+    session: SearchSessionDep,
     settings: SettingsDep,
     read_cache: ReadCacheDep,
     backend: BackendDep,
