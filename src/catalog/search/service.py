@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sized
 from typing import Any
 
 import orjson
@@ -121,11 +122,11 @@ class SearchMemo:
     category) bumps SEARCH, which empties the memo of every worker as it makes their cached
     searches unreachable; a value read before a bump is never kept under the generation after
     it. Without the generation (Redis unreachable) every search reads them afresh. At most
-    `max_words` entries of each kind are kept per generation."""
+    `max_entries` of each kind are kept per generation."""
 
-    def __init__(self, cache: Cache, max_words: int = 50_000) -> None:
+    def __init__(self, cache: Cache, max_entries: int = 50_000) -> None:
         self._cache = cache
-        self._max_words = max_words
+        self._max = max_entries
         self._generation: int | None = None
         self._rules: list[tuple[str, list[str], bool]] | None = None
         self._words: dict[str, bool] = {}
@@ -142,12 +143,17 @@ class SearchMemo:
             self._words, self._corrections, self._subtrees = {}, {}, {}
         return generation
 
+    def _keeps(self, generation: int | None, kept: Sized) -> bool:
+        """Whether a value read under `generation` may be kept in `kept`: no write bumped the
+        generation while it was read, and there is room."""
+        return generation is not None and generation == self._generation and len(kept) < self._max
+
     async def synonym_rules(self, session: AsyncSession) -> list[tuple[str, list[str], bool]]:
         generation = await self._current()
         if generation is not None and self._rules is not None:
             return self._rules
         rules = await synonym_rules(session)
-        if generation is not None and generation == self._generation:
+        if self._keeps(generation, ()):
             self._rules = rules
         return rules
 
@@ -160,7 +166,7 @@ class SearchMemo:
         known = self._words
         unknown = [w for w in words if w not in known]
         found = await backend.matching_words(session, unknown) if unknown else set()
-        if generation == self._generation and len(known) + len(unknown) <= self._max_words:
+        if self._keeps(generation, known):
             known.update({w: w in found for w in unknown})
         return {w for w in words if w in found or known.get(w, False)}
 
@@ -170,13 +176,8 @@ class SearchMemo:
         if generation is not None and word in self._corrections:
             return self._corrections[word]
         correction = await backend.correct(session, word, unmatched=True)
-        known = self._corrections
-        if (
-            generation is not None
-            and generation == self._generation
-            and len(known) < self._max_words
-        ):
-            known[word] = correction
+        if self._keeps(generation, self._corrections):
+            self._corrections[word] = correction
         return correction
 
     async def category_subtree(
@@ -186,13 +187,8 @@ class SearchMemo:
         if generation is not None and category_id in self._subtrees:
             return self._subtrees[category_id]
         subtree = await backend.category_subtree(session, category_id)
-        known = self._subtrees
-        if (
-            generation is not None
-            and generation == self._generation
-            and len(known) < self._max_words
-        ):
-            known[category_id] = subtree
+        if self._keeps(generation, self._subtrees):
+            self._subtrees[category_id] = subtree
         return subtree
 
 
