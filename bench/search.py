@@ -454,8 +454,8 @@ class Statement:
 class SqlProfiler:
     """Times every statement sent on an engine while a request is being measured."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
+    def __init__(self, *engines: AsyncEngine) -> None:
+        self.engines = set(engines)  # the main pool's and the search pool's (the same on SQLite)
         self.current: list[Statement] | None = None
         self.keep_sql = False
 
@@ -489,13 +489,15 @@ class SqlProfiler:
             self.current.append(Statement(sql, params, classify(statement), ms))
 
     def __enter__(self) -> SqlProfiler:
-        event.listen(self.engine.sync_engine, "before_cursor_execute", self._before)
-        event.listen(self.engine.sync_engine, "after_cursor_execute", self._after)
+        for engine in self.engines:
+            event.listen(engine.sync_engine, "before_cursor_execute", self._before)
+            event.listen(engine.sync_engine, "after_cursor_execute", self._after)
         return self
 
     def __exit__(self, *_exc: object) -> None:
-        event.remove(self.engine.sync_engine, "before_cursor_execute", self._before)
-        event.remove(self.engine.sync_engine, "after_cursor_execute", self._after)
+        for engine in self.engines:
+            event.remove(engine.sync_engine, "before_cursor_execute", self._before)
+            event.remove(engine.sync_engine, "after_cursor_execute", self._after)
 
 
 # --------------------------------------------------------------------------- measuring
@@ -687,13 +689,15 @@ async def explain_slowest(
         ranked = sorted(by_kind.items(), key=lambda kv: -percentile([s.ms for s in kv[1]], 95))
         for _kind, rows in ranked[:how_many]:
             chosen.append(max(rows, key=lambda s: s.ms))
-    engine: AsyncEngine = app.state.engine
+    # Searches run on the search pool, whose connections carry the search settings: their
+    # statements are explained there, as they ran.
+    engine: AsyncEngine = app.state.search_engine
     out: list[str] = []
     for sample in chosen:
         cache = app.state.cache
         if cache is not None:
             await cache.bump(SEARCH)  # the URL was answered once: make it a miss again
-        profiler = SqlProfiler(engine)
+        profiler = SqlProfiler(app.state.engine, engine)
         profiler.keep_sql = True
         with profiler:
             again = await send(client, sample.planned, ids, profiler)
@@ -867,7 +871,7 @@ async def _measure(
             samples: list[Sample] = []
             truncated = False
             load_before = os.getloadavg()
-            with SqlProfiler(engine) as profiler:
+            with SqlProfiler(engine, app.state.search_engine) as profiler:
                 for planned in measured:
                     if time.monotonic() > deadline:
                         truncated = True
