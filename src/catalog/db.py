@@ -127,25 +127,12 @@ def create_engine(settings: Settings) -> AsyncEngine:
 
         return engine
 
-    engine = create_async_engine(
-        settings.database_url,
-        echo=settings.db_echo,
-        hide_parameters=True,  # statement values (password hashes, tokens) never in logs
+    return _postgres_engine(
+        settings,
         pool_size=settings.db_pool_size,
         max_overflow=settings.db_max_overflow,
-        pool_timeout=settings.db_pool_timeout,
-        pool_recycle=1800,
-        json_deserializer=orjson.loads,
-        connect_args={
-            "server_settings": _server_settings(settings),
-            # Each connection keeps this many prepared statements (asyncpg's default, 100, is
-            # fewer than the shapes of search statements a busy catalogue sends: each miss is
-            # one more round trip and the server parsing the statement again).
-            "prepared_statement_cache_size": 256,
-        },
+        server_settings=_server_settings(settings),
     )
-    check_on_checkout(engine, settings.db_ping_idle_after_s)
-    return engine
 
 
 # The session settings of the search pool's connections. Searches build and count over
@@ -164,27 +151,47 @@ def create_search_engine(settings: Settings, engine: AsyncEngine) -> AsyncEngine
     connections instead of taking those of writes. The embedded profile has one engine."""
     if settings.is_sqlite:
         return engine
-    search_engine = create_async_engine(
-        settings.database_url,
-        echo=settings.db_echo,
-        hide_parameters=True,
+    return _postgres_engine(
+        settings,
         pool_size=settings.db_search_pool_size,
         max_overflow=0,
+        server_settings={
+            **_server_settings(settings),
+            **SEARCH_SERVER_SETTINGS,
+            "application_name": "catalog-search",
+        },
+        isolation_level="AUTOCOMMIT",
+    )
+
+
+def _postgres_engine(
+    settings: Settings,
+    *,
+    pool_size: int,
+    max_overflow: int,
+    server_settings: dict[str, str],
+    **options: Any,
+) -> AsyncEngine:
+    engine = create_async_engine(
+        settings.database_url,
+        echo=settings.db_echo,
+        hide_parameters=True,  # statement values (password hashes, tokens) never in logs
+        pool_size=pool_size,
+        max_overflow=max_overflow,
         pool_timeout=settings.db_pool_timeout,
         pool_recycle=1800,
-        isolation_level="AUTOCOMMIT",
         json_deserializer=orjson.loads,
         connect_args={
-            "server_settings": {
-                **_server_settings(settings),
-                **SEARCH_SERVER_SETTINGS,
-                "application_name": "catalog-search",
-            },
+            "server_settings": server_settings,
+            # Each connection keeps this many prepared statements (asyncpg's default, 100, is
+            # fewer than the shapes of search statements a busy catalogue sends: each miss is
+            # one more round trip and the server parsing the statement again).
             "prepared_statement_cache_size": 256,
         },
+        **options,
     )
-    check_on_checkout(search_engine, settings.db_ping_idle_after_s)
-    return search_engine
+    check_on_checkout(engine, settings.db_ping_idle_after_s)
+    return engine
 
 
 def check_on_checkout(engine: AsyncEngine, ping_idle_after: float) -> None:

@@ -176,7 +176,7 @@ class RedisCache:
         self._generations: OrderedDict[str, int] = OrderedDict()
         self._max_generations = 200_000
         self._pending_bumps: set[str] = set()
-        self._writes: set[asyncio.Task[None]] = set()
+        self._writes: set[asyncio.Task[bool]] = set()
         self._listening = False
         self._stopping = False
         self._pubsub: PubSub | None = None
@@ -224,21 +224,24 @@ class RedisCache:
         return found
 
     async def set(self, key: str, value: Cached, ttl: float) -> None:
-        try:
-            await self._redis.set(self._prefix + key, value.encode(), px=int(jittered(ttl) * 1000))
-        except Exception as exc:
-            log.warning("cache_unavailable", op="set", error=str(exc))
-            return
-        if self._listening:
+        if await self._write(key, value, ttl) and self._listening:
             self._l1.set(key, value, min(self._l1_ttl, ttl))
 
     def set_soon(self, key: str, value: Cached, ttl: float) -> None:
         # The response need not wait for Redis: the write goes out at the request's next pause.
         if self._listening:
             self._l1.set(key, value, min(self._l1_ttl, ttl))
-        task = asyncio.get_running_loop().create_task(self.set(key, value, ttl))
+        task = asyncio.get_running_loop().create_task(self._write(key, value, ttl))
         self._writes.add(task)  # the loop only keeps a weak reference to a task
         task.add_done_callback(self._writes.discard)
+
+    async def _write(self, key: str, value: Cached, ttl: float) -> bool:
+        try:
+            await self._redis.set(self._prefix + key, value.encode(), px=int(jittered(ttl) * 1000))
+        except Exception as exc:
+            log.warning("cache_unavailable", op="set", error=str(exc))
+            return False
+        return True
 
     def _remember(self, namespace: str, value: int) -> None:
         self._generations[namespace] = max(value, self._generations.get(namespace, 0))

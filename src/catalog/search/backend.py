@@ -367,7 +367,7 @@ class SearchBackend:
     async def category_subtree(
         self, session: AsyncSession, category_id: uuid.UUID
     ) -> list[uuid.UUID]:
-        """A category's id and its descendants' (only the category's own, unknown or not)."""
+        """The ids of a category and of its descendants (none for an unknown id)."""
         return list((await session.execute(_SUBTREE, {"category_id": category_id})).scalars())
 
     async def term_matches(self, session: AsyncSession, word: str) -> bool:
