@@ -779,6 +779,32 @@ async def test_browse_facet_indexes(app: FastAPI, profile: str) -> None:
     )
 
 
+async def test_price_range_count_indexes(app: FastAPI, profile: str) -> None:
+    """Migration 0019: the counts of a price range over every visible product (the category
+    facet of a category page with a price filter) read a range of a narrow covering index keyed
+    on a price bound, not every entry of a wide one."""
+    if profile != "production":
+        pytest.skip("covering indexes are PostgreSQL's")
+    async with app.state.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'product' "
+                    "AND indexname LIKE 'ix_product_live_price_%'"
+                )
+            )
+        ).all()
+    definitions: dict[str, str] = {str(row[0]): str(row[1]) for row in rows}
+    included = "brand_id, category_id, total_stock, rating_avg"
+    live = "WHERE (((status)::text = 'active'::text) AND (deleted_at IS NULL))"
+    assert definitions["ix_product_live_price_min"].endswith(
+        f"(price_min) INCLUDE (price_max, {included}) {live}"
+    )
+    assert definitions["ix_product_live_price_max"].endswith(
+        f"(price_max) INCLUDE (price_min, {included}) {live}"
+    )
+
+
 async def test_searches_have_a_pool_of_their_own(
     app: FastAPI, profile: str, client: httpx.AsyncClient, anon: httpx.AsyncClient
 ) -> None:

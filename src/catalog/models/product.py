@@ -159,6 +159,18 @@ class Product(IdMixin, TimestampMixin, VersionedMixin, Base):
             )
             for key, other in (("category_id", "brand_id"), ("brand_id", "category_id"))
         ),
+        # The counts of a price range over every visible product (the category facet of a
+        # category page with a price filter) read a range of one of these (migration 0019).
+        *(
+            Index(
+                f"ix_product_live_{key}",
+                key,
+                postgresql_include=[other, "brand_id", "category_id", "total_stock", "rating_avg"],
+                postgresql_where=text("status = 'active' AND deleted_at IS NULL"),
+                sqlite_where=text("status = 'active' AND deleted_at IS NULL"),
+            )
+            for key, other in (("price_min", "price_max"), ("price_max", "price_min"))
+        ),
     )
 
 
