@@ -449,6 +449,16 @@ class TestFacets:
         assert counts(facets["brands"]) == {"Acme": 2, "Bolt": 1}
         assert counts(facets["attributes"]["color"], "value") == {"red": 1, "blue": 1}
 
+    async def test_price_buckets_at_their_bounds(self, client: httpx.AsyncClient) -> None:
+        """A bucket holds its lowest price and not its highest, with words and without."""
+        for price in ("0.00", "24.99", "25.00", "999.99", "1000.00", "25000.00"):
+            await product(client, f"Bound Crate {price}", price=price)
+        expected = {"0-25": 2, "25-50": 1, "500-1000": 1, "1000+": 2}
+        for params in ({"q": "crate"}, {}):
+            facets = (await search(client, params))["facets"]
+            assert counts(facets["price"], "key") == expected
+            assert facets["price"][-1] == {"key": "1000+", "min": "1000", "max": None, "count": 2}
+
     async def test_category_and_price_facets_ignore_their_filters(
         self, client: httpx.AsyncClient, shop: dict[str, dict[str, Any]]
     ) -> None:

@@ -166,6 +166,8 @@ def _own_facet_key(facet: str, filters: SearchFilters, category_ids: list[uuid.U
         material["brands"] = sorted(str(b) for b in filters.brand_ids)
     if facet != "price":
         material["price"] = [str(filters.price_min), str(filters.price_max)]
+    else:
+        material["buckets"] = [str(low) for _key, low, _high in PRICE_BUCKETS]  # their numbers
     material["attributes"] = sorted(
         [name, sorted(values)] for name, values in filters.attributes if f"attr:{name}" != facet
     )
@@ -209,21 +211,22 @@ _SUMMARIES = (
 _SUBTREE = descendant_ids_select(bindparam("category_id", type_=Uuid))
 
 
-# The price bucket of a product, as the price facet counts it (built once: it never changes).
-_PRICE_BUCKET = case(
+# The price facet counts each product in a bucket of PRICE_BUCKETS, numbered by position: the
+# number of buckets after the first whose lowest price the product's reaches (below the
+# second's, the first). Built once: it never changes.
+_PRICE_BUCKET: ColumnElement[int] = case(
     *[
-        (
-            and_(
-                _product.c.price_min >= low,
-                *([_product.c.price_min < high] if high is not None else []),
-            ),
-            literal(key),
-        )
-        for key, low, high in PRICE_BUCKETS
+        (_product.c.price_min < low, literal(i, Integer))
+        for i, (_key, low, _high) in enumerate(PRICE_BUCKETS[1:])
     ],
-    else_=literal("0-25"),
+    else_=literal(len(PRICE_BUCKETS) - 1, Integer),
 )
 
+
+# The lowest prices of the buckets after the first, as a PostgreSQL array (constants).
+_PRICE_LOWS: ColumnElement[Any] = literal_column(
+    "'{" + ",".join(str(low) for _key, low, _high in PRICE_BUCKETS[1:]) + "}'::numeric[]"
+)
 
 # The visible products: active and not deleted.
 _LIVE = (_product.c.status == ProductStatus.active.value, _product.c.deleted_at.is_(None))
@@ -396,6 +399,10 @@ class SearchBackend:
         raise NotImplementedError
 
     # ------------------------------------------------------------------ filters
+    def _price_bucket(self) -> ColumnElement[int]:
+        """The number of a product's price bucket (see `_PRICE_BUCKET`)."""
+        return _PRICE_BUCKET
+
     @staticmethod
     def _attribute_value(name: str) -> ColumnElement[str]:
         return cast(_product.c.attributes[name].as_string(), String)
@@ -579,7 +586,7 @@ class SearchBackend:
         columns: dict[str, Any] = {
             "brand": _product.c.brand_id,
             "category": _product.c.category_id,
-            "price": _PRICE_BUCKET,
+            "price": self._price_bucket(),
         }
         for attr in facet_attributes:
             columns[f"attr:{attr}"] = self._attribute_value(attr)
@@ -701,10 +708,10 @@ class SearchBackend:
                 "key": key,
                 "min": str(low),
                 "max": str(high) if high is not None else None,
-                "count": counts["price"].get(key, 0),
+                "count": counts["price"][str(i)],
             }
-            for key, low, high in PRICE_BUCKETS
-            if counts["price"].get(key, 0)
+            for i, (key, low, high) in enumerate(PRICE_BUCKETS)
+            if counts["price"].get(str(i), 0)
         ]
         return {
             "brands": named("brand"),
@@ -1019,6 +1026,11 @@ class PostgresSearchBackend(SearchBackend):
 
     def _word_text(self, word: str) -> str:
         return _ts_word(word)
+
+    def _price_bucket(self) -> ColumnElement[int]:
+        # One binary search over the buckets' lowest prices rather than a comparison per
+        # bucket: the facet is computed for every match (a tenth of a broad word's time).
+        return func.width_bucket(_product.c.price_min, _PRICE_LOWS, type_=Integer)
 
     def _relevance_order(self, terms: int, *, partial: bool) -> list[SortKey]:
         # A term's field tier comes from weight-restricted queries ('chair':A matches only a
