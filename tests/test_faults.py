@@ -309,3 +309,25 @@ async def test_connection_closed_by_the_server_is_replaced_without_a_ping(
         assert pings == []
     finally:
         await engine.dispose()
+
+
+async def test_the_most_recently_returned_connection_is_handed_out_first(
+    backend: Backend,
+) -> None:
+    """The pool hands out the connection returned last (LIFO): under light load the same few
+    connections serve every request, their prepared statements at hand."""
+    if backend.profile != "production":
+        pytest.skip("needs PostgreSQL")
+    engine = create_engine(backend.settings)
+    try:
+        async with engine.connect() as first, engine.connect() as second:
+            pids = [
+                (await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one()
+                for conn in (first, second)
+            ]
+            await first.close()  # returned first
+        # `second` was returned last (on leaving the block): it is handed out again, twice.
+        assert await _backend_pid(engine) == pids[1]
+        assert await _backend_pid(engine) == pids[1]
+    finally:
+        await engine.dispose()
