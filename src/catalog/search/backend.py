@@ -50,6 +50,7 @@ from sqlalchemy import (
     func,
     literal,
     literal_column,
+    null,
     or_,
     select,
     text,
@@ -175,39 +176,54 @@ def _own_facet_key(facet: str, filters: SearchFilters, category_ids: list[uuid.U
     return f"{facet}:{digest[:32]}"
 
 
-SUMMARY_COLUMNS = (
-    _product.c.id,
-    _product.c.sku,
-    _product.c.slug,
-    _product.c.name,
-    _product.c.status,
-    _product.c.currency,
-    _product.c.price_min,
-    _product.c.price_max,
-    _product.c.total_stock,
-    _product.c.rating_avg,
-    _product.c.rating_count,
-    _product.c.popularity,
-    _product.c.attributes,
-    _product.c.created_at,
-    _product.c.thumbnail_url,
-    _product.c.brand_id,
-    _brand.c.name.label("brand_name"),
-    _brand.c.slug.label("brand_slug"),
-    _product.c.category_id,
-    _category.c.name.label("category_name"),
-    _category.c.slug.label("category_slug"),
-)
+def _summary_columns(product: Any, brand: Any, category: Any) -> list[Any]:
+    """The columns of a product summary (named as `SUMMARY_KEYS`) from these tables."""
+    return [
+        product.c.id,
+        product.c.sku,
+        product.c.slug,
+        product.c.name,
+        product.c.status,
+        product.c.currency,
+        product.c.price_min,
+        product.c.price_max,
+        product.c.total_stock,
+        product.c.rating_avg,
+        product.c.rating_count,
+        product.c.popularity,
+        product.c.attributes,
+        product.c.created_at,
+        product.c.thumbnail_url,
+        product.c.brand_id,
+        brand.c.name.label("brand_name"),
+        brand.c.slug.label("brand_slug"),
+        product.c.category_id,
+        category.c.name.label("category_name"),
+        category.c.slug.label("category_slug"),
+    ]
 
-# The summaries of a page's products (`ids`) and the ids of a category's subtree
-# (`category_id`): statements of one shape, built once.
-_SUMMARIES = (
-    select(*SUMMARY_COLUMNS)
-    .select_from(_product)
-    .outerjoin(_brand, _brand.c.id == _product.c.brand_id)
-    .outerjoin(_category, _category.c.id == _product.c.category_id)
-    .where(_product.c.id.in_(bindparam("ids", expanding=True)))
-)
+
+SUMMARY_COLUMNS = tuple(_summary_columns(_product, _brand, _category))
+SUMMARY_KEYS = tuple(str(column.name) for column in SUMMARY_COLUMNS)
+
+# A search statement answers its page's summaries with the page's rows (no second statement
+# for them): every row of its parts has the summary columns, NULL (of the column's type: the
+# parts of a UNION must agree) but on the page's rows, which join the product by its id.
+_NO_SUMMARY = [
+    cast(null(), column.type).label(f"s_{key}")
+    for column, key in zip(SUMMARY_COLUMNS, SUMMARY_KEYS, strict=True)
+]
+_PAGE_PRODUCT = _product.alias("page_product")
+_PAGE_BRAND = _brand.alias("page_brand")
+_PAGE_CATEGORY = _category.alias("page_category")
+_PAGE_SUMMARY = [
+    column.label(f"s_{key}")
+    for column, key in zip(
+        _summary_columns(_PAGE_PRODUCT, _PAGE_BRAND, _PAGE_CATEGORY), SUMMARY_KEYS, strict=True
+    )
+]
+
+# The ids of a category's subtree (`category_id`): a statement of one shape, built once.
 _SUBTREE = descendant_ids_select(bindparam("category_id", type_=Uuid))
 
 
@@ -527,15 +543,19 @@ class SearchBackend:
                 )
                 then.append(counts_shape)
         rows_read: list[FacetRow] = []
+        page: dict[int, dict[str, Any]] = {}  # position -> summary
         for each in [shape, *then]:
             stmt = self._statement(each, partial(self._search_statement, each))
-            read = (await session.execute(stmt, values)).all()
-            rows_read += [(r[0], r[1], r[2], r[3], r[4]) for r in read]
+            for r in (await session.execute(stmt, values)).all():
+                if r[0] == "page":
+                    page[int(r[2])] = dict(zip(SUMMARY_KEYS, r[5:], strict=True))
+                else:
+                    rows_read.append((r[0], r[1], r[2], r[3], r[4]))
         if facet_cache is not None:
             for facet, stored_under in pending.items():
                 await facet_cache.store(stored_under, [r for r in rows_read if r[0] == facet])
         counts: dict[str, dict[str, int]] = {
-            name: {} for name in ["brand", "category", "price", "total", "page"]
+            name: {} for name in ["brand", "category", "price", "total"]
         }
         counts.update({f"attr:{a}": {} for a in facet_attributes})
         names: dict[str, tuple[str, str]] = {}
@@ -544,8 +564,7 @@ class SearchBackend:
             if name is not None:
                 names[f"{facet}:{value}"] = (name, slug or "")
         total = counts["total"].get("all", 0)
-        page = sorted(counts.pop("page").items(), key=lambda item: item[1])
-        rows = await self._rows(session, [_as_uuid(value) for value, _position in page])
+        rows = [page[position] for position in sorted(page)]
         facets = self._facet_output(counts, names, facet_attributes)
         return SearchResult(rows=rows, total=total, facets=facets, partial=shape.mode == "any")
 
@@ -675,17 +694,6 @@ class SearchBackend:
         ordered_ids = page_keys.subquery("browse_page_keys")
         ordered = [(ordered_ids.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
         return counted, _page(ordered_ids.c.id, ordered, true(), ordered_ids)
-
-    async def _rows(
-        self, session: AsyncSession, ids: list[uuid.UUID | None]
-    ) -> list[dict[str, Any]]:
-        """The summaries of a page's products, in the page's order."""
-        wanted = [i for i in ids if i is not None]
-        if not wanted:
-            return []
-        rows = (await session.execute(_SUMMARIES, {"ids": wanted})).all()
-        found = {r.id: dict(r._mapping) for r in rows}
-        return [found[i] for i in wanted if i in found]
 
     def _facet_output(
         self,
@@ -872,6 +880,7 @@ def _facet_row(
             n.label("n"),
             _NO_NAME.label("name"),
             _NO_NAME.label("slug"),
+            *_NO_SUMMARY,
         )
     return select(
         literal(facet).label("facet"),
@@ -879,6 +888,7 @@ def _facet_row(
         n.label("n"),
         named.c.name.label("name"),
         named.c.slug.label("slug"),
+        *_NO_SUMMARY,
     ).join_from(source, named, named.c.id == value)
 
 
@@ -962,6 +972,11 @@ def _page(
         func.row_number().over(order_by=_ordered(in_page)).label("n"),
         _NO_NAME.label("name"),
         _NO_NAME.label("slug"),
+        *_PAGE_SUMMARY,
+    ).select_from(
+        page.join(_PAGE_PRODUCT, _PAGE_PRODUCT.c.id == page.c.id)
+        .outerjoin(_PAGE_BRAND, _PAGE_BRAND.c.id == _PAGE_PRODUCT.c.brand_id)
+        .outerjoin(_PAGE_CATEGORY, _PAGE_CATEGORY.c.id == _PAGE_PRODUCT.c.category_id)
     )
 
 
