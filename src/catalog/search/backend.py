@@ -207,12 +207,11 @@ SUMMARY_COLUMNS = tuple(_summary_columns(_product, _brand, _category))
 SUMMARY_KEYS = tuple(str(column.name) for column in SUMMARY_COLUMNS)
 
 # A search statement answers its page's summaries with the page's rows (no second statement
-# for them): every row of its parts has the summary columns, NULL (of the column's type: the
-# parts of a UNION must agree) but on the page's rows, which join the product by its id.
-_NO_SUMMARY = [
-    cast(null(), column.type).label(f"s_{key}")
-    for column, key in zip(SUMMARY_COLUMNS, SUMMARY_KEYS, strict=True)
-]
+# for them): every row of its parts has the summary columns, NULL but on the page's rows, which
+# join the product by its id. The page's part comes first: its columns' types are those of the
+# whole UNION (untyped NULLs take them in PostgreSQL, and SQLAlchemy reads them from the first
+# part), so the other parts' NULLs need no casts.
+_NO_SUMMARY = [null().label(f"s_{key}") for key in SUMMARY_KEYS]
 _PAGE_PRODUCT = _product.alias("page_product")
 _PAGE_BRAND = _brand.alias("page_brand")
 _PAGE_CATEGORY = _category.alias("page_category")
@@ -641,13 +640,12 @@ class SearchBackend:
             parts = _grouped_counts(base, list(facet_columns))
         else:
             parts = [
-                _counts(facet, base.c[f"v{i}"], base.c[f"o{i}"], _NAMED.get(facet))
+                _counts(facet, base.c[f"v{i}"], base.c[f"o{i}"], _NAMED.get(facet), summary=True)
                 for i, facet in enumerate(facet_columns)
             ]
-            parts.append(_total(base, base.c.passes))
+            parts.append(_total(base, base.c.passes, summary=True))
         ordered = [(base.c[f"k{i}"], desc) for i, (_e, desc) in enumerate(keys)]
-        parts.append(_page(base.c.id, ordered, base.c.passes, base))
-        return parts
+        return [_page(base.c.id, ordered, base.c.passes, base), *parts]
 
     def _browse_parts(
         self, shape: _Shape, clauses: dict[str, ColumnElement[bool]]
@@ -868,11 +866,12 @@ _NAMED: dict[str, Any] = {"brand": _brand, "category": _category}  # facets of i
 
 
 def _facet_row(
-    facet: str, value: Any, n: Any, named: Any = None, source: Any = None
-) -> Select[str, str, int, str, str]:
+    facet: str, value: Any, n: Any, named: Any = None, source: Any = None, *, summary: bool = False
+) -> Select[Any]:
     """The (facet, value, count, name, slug) columns every part of a search statement answers
     with; name and slug come from the `named` table (brands, categories) whose id the value is,
-    joined to `source`."""
+    joined to `source`. With `summary`, the (NULL) summary columns of a statement whose page
+    rows carry the summaries (see `_NO_SUMMARY`)."""
     if named is None:
         return select(
             literal(facet).label("facet"),
@@ -880,7 +879,7 @@ def _facet_row(
             n.label("n"),
             _NO_NAME.label("name"),
             _NO_NAME.label("slug"),
-            *_NO_SUMMARY,
+            *(_NO_SUMMARY if summary else []),
         )
     return select(
         literal(facet).label("facet"),
@@ -888,18 +887,18 @@ def _facet_row(
         n.label("n"),
         named.c.name.label("name"),
         named.c.slug.label("slug"),
-        *_NO_SUMMARY,
+        *(_NO_SUMMARY if summary else []),
     ).join_from(source, named, named.c.id == value)
 
 
 def _counts(
-    facet: str, column: Any, where: ColumnElement[bool], named: Any = None
-) -> Select[str, str, int, str, str]:
+    facet: str, column: Any, where: ColumnElement[bool], named: Any = None, *, summary: bool = False
+) -> Select[Any]:
     """(facet, value, count, name, slug) rows of one facet; name and slug come from the
     `named` table (brands, categories) whose id the value is."""
     if named is None:
         return (
-            _facet_row(facet, column, func.count())
+            _facet_row(facet, column, func.count(), summary=summary)
             .where(where, column.is_not(None))
             .group_by(column)
         )
@@ -909,7 +908,7 @@ def _counts(
         .group_by(column)
         .subquery(f"{facet}_counts")
     )
-    return _facet_row(facet, grouped.c.key, grouped.c.n, named, grouped)
+    return _facet_row(facet, grouped.c.key, grouped.c.n, named, grouped, summary=summary)
 
 
 def _grouped_counts(base: Any, facets: list[str]) -> list[Any]:
@@ -934,15 +933,16 @@ def _grouped_counts(base: Any, facets: list[str]) -> list[Any]:
     for i, facet in enumerate(facets):
         value, n = grouped.c[f"v{i}"], grouped.c[f"n{i}"]
         own_set = everything - (1 << (len(facets) - 1 - i))  # grouped by this facet only
-        row = _facet_row(facet, value, n, _NAMED.get(facet), grouped)
+        row = _facet_row(facet, value, n, _NAMED.get(facet), grouped, summary=True)
         parts.append(row.where(grouped.c.g == own_set, value.is_not(None), n > 0))
-    total = _facet_row("total", literal("all"), grouped.c.total)
+    total = _facet_row("total", literal("all"), grouped.c.total, summary=True)
     parts.append(total.where(grouped.c.g == everything))
     return parts
 
 
-def _total(source: Any, where: ColumnElement[bool]) -> Select[str, str, int, str, str]:
-    return _facet_row("total", literal("all"), func.count()).select_from(source).where(where)
+def _total(source: Any, where: ColumnElement[bool], *, summary: bool = False) -> Select[Any]:
+    row = _facet_row("total", literal("all"), func.count(), summary=summary)
+    return row.select_from(source).where(where)
 
 
 def _ordered(keys: list[SortKey]) -> list[Any]:
@@ -954,8 +954,9 @@ def _page(
     keys: list[tuple[Any, bool]],
     where: ColumnElement[bool],
     source: Any,
-) -> Select[str, str, int, str, str]:
-    """("page", id, position) rows of the requested page (`offset` and `limit` bound)."""
+) -> Select[Any]:
+    """("page", id, position) rows of the requested page (`offset` and `limit` bound), with
+    each product's summary columns."""
     page = (
         select(id_column.label("id"), *[key.label(f"p{i}") for i, (key, _d) in enumerate(keys)])
         .select_from(source)
