@@ -56,6 +56,19 @@ class TestCreateBrand:
         r = await client.post(f"{API}/brands", json={"name": "ok", "slug": "Not A Slug"})
         assert r.status_code == 422
 
+    async def test_url_too_long_once_normalized_is_422(self, client: httpx.AsyncClient) -> None:
+        """2,048 characters without a path: normalizing adds "/", one more than the column
+        holds. The client gets a 422, not a database error."""
+        host = ("a" * 63 + ".") * 31 + "a" * 56
+        url = f"https://{host}"
+        assert len(url) == 2048
+        r = await client.post(f"{API}/brands", json={"name": "long", "logo_url": url})
+        assert r.status_code == 422, r.text
+        assert r.json()["errors"][0]["loc"] == ["body", "logo_url"]
+        r = await client.post(f"{API}/brands", json={"name": "long", "logo_url": url[:-1]})
+        assert r.status_code == 201, r.text
+        assert r.json()["logo_url"] == url[:-1] + "/"
+
 
 class TestGetBrand:
     async def test_get_with_etag_and_304(self, client: httpx.AsyncClient) -> None:

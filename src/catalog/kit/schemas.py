@@ -86,7 +86,11 @@ _http_url = TypeAdapter(
 
 
 def _validate_http_url(value: str) -> str:
-    return str(_http_url.validate_python(value))
+    url = str(_http_url.validate_python(value))
+    # Normalizing can lengthen it ("https://host" gains a "/"): the stored form must fit too.
+    if len(url) > 2048:
+        raise ValueError("URL should have at most 2048 characters once normalized")
+    return url
 
 
 HttpUrlStr = Annotated[
