@@ -10,6 +10,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from catalog.auth import policy, service
 from catalog.auth.principal import ANONYMOUS, Principal, Scope
 from catalog.auth.service import Auth
+from catalog.dependencies import SessionDep
 from catalog.kit.clientip import client_ip
 from catalog.kit.ratelimit import RateLimiter
 
@@ -29,6 +30,7 @@ AuthDep = Annotated[Auth, Depends(get_auth)]
 
 async def get_principal(
     request: Request,
+    session: SessionDep,
     auth: AuthDep,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     api_key: Annotated[str | None, Depends(api_key_scheme)],
@@ -43,7 +45,7 @@ async def get_principal(
                 auth, bearer.credentials, fail_open=fail_open
             )
         elif api_key is not None:
-            principal = await _principal_for_api_key(request, api_key)
+            principal = await service.principal_for_api_key(session, api_key)
         else:
             principal = ANONYMOUS
     except policy.Unauthorized:
@@ -53,15 +55,6 @@ async def get_principal(
         await limiter.enforce(request.scope, limiter.auth, "bad-credentials", ip)
         raise
     request.scope.setdefault("state", {})["principal"] = principal
-    return principal
-
-
-async def _principal_for_api_key(request: Request, api_key: str) -> Principal:
-    """The key's principal, looked up (and its last use stored) in a session of its own: a
-    request without a key, as most reads are, then opens no session for its principal."""
-    async with request.app.state.sessionmaker() as session:
-        principal = await service.principal_for_api_key(session, api_key)
-        await session.commit()
     return principal
 
 
