@@ -385,3 +385,37 @@ class TestRollup:
         finally:
             await _truncate(engine)
             await engine.dispose()
+
+
+async def test_tallies_of_a_failed_flush_are_kept_and_merged(
+    app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A flush that fails keeps its tallies queued, added to those counted while it ran, and
+    the next flush writes them all: no search of a popular query is lost or counted twice."""
+    from catalog.analytics import recorder as recorder_module
+    from catalog.models import SearchQuery
+
+    table = SearchQuery.__table__
+    recorder = EventRecorder(app.state.engine)
+    now = dt.datetime.now(dt.UTC)
+
+    def searched(query: str) -> None:
+        recorder.tally(table, "query", {"query": query, "last_searched_at": now}, "searches")  # type: ignore[arg-type]
+
+    searched("oak chair")
+    searched("oak chair")
+    searched("lamp")
+    real = recorder_module._add_tallies
+
+    async def failing(*_args: Any, **_kwargs: Any) -> None:
+        searched("oak chair")  # counted while the failing flush runs
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(recorder_module, "_add_tallies", failing)
+    with pytest.raises(RuntimeError):
+        await recorder.flush()
+    monkeypatch.setattr(recorder_module, "_add_tallies", real)
+    assert await recorder.flush() == 2  # one upsert row per query
+    async with app.state.engine.connect() as conn:
+        rows = (await conn.execute(select(table.c.query, table.c.searches))).all()
+    assert {str(q): int(n) for q, n in rows} == {"oak chair": 3, "lamp": 1}

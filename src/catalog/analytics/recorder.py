@@ -127,7 +127,10 @@ class EventRecorder:
                         if later is not None:
                             row = {**later, where[2]: row[where[2]] + later[where[2]]}
                         merged[value] = row
-                self._pending += count
+                # A tally queued again while the flush ran is one row, not two.
+                self._pending = sum(len(rows) for rows in self._buffer.values()) + sum(
+                    len(by_key) for by_key in self._tallies.values()
+                )
                 raise
             return count
 
