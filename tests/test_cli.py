@@ -150,7 +150,8 @@ def test_serve_answers_and_stops_cleanly(database: Path, server: str) -> None:
         deadline = time.monotonic() + 180  # a loaded machine starts workers slowly
         while True:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health/live") as r:
+                url = f"http://127.0.0.1:{port}/health/live"
+                with urllib.request.urlopen(url, timeout=10) as r:
                     assert r.status == 200
                     break
             except OSError:
@@ -159,7 +160,12 @@ def test_serve_answers_and_stops_cleanly(database: Path, server: str) -> None:
                 time.sleep(0.2)
     finally:
         proc.send_signal(signal.SIGTERM)
-        output, _ = proc.communicate(timeout=120)
+        try:
+            output, _ = proc.communicate(timeout=120)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise
     assert proc.returncode == 0, output
     events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
     # Each worker that had started (the second one may still be starting) shut down.

@@ -761,21 +761,27 @@ class TestIndexFreshness:
         assert await names(client, {"q": "lamp"}) == ["Desk Lamp"]
 
 
+async def _product_indexes(app: FastAPI, pattern: str) -> dict[str, str]:
+    """The definitions of the product table's indexes whose names are LIKE `pattern`."""
+    async with app.state.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text(
+                    "SELECT indexname, indexdef FROM pg_indexes "
+                    "WHERE tablename = 'product' AND indexname LIKE :pattern"
+                ),
+                {"pattern": pattern},
+            )
+        ).all()
+    return {str(row[0]): str(row[1]) for row in rows}
+
+
 async def test_browse_facet_indexes(app: FastAPI, profile: str) -> None:
     """Migrations 0015 and 0017: browsing counts facets, attribute facets included, from
     covering indexes of the visible products (index-only scans), by category and by brand."""
     if profile != "production":
         pytest.skip("covering indexes are PostgreSQL's")
-    async with app.state.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'product' "
-                    "AND indexname LIKE 'ix_product_live_%_facets'"
-                )
-            )
-        ).all()
-    definitions: dict[str, str] = {str(row[0]): str(row[1]) for row in rows}
+    definitions = await _product_indexes(app, "ix_product_live_%_facets")
     shared = (
         "id, price_min, price_max, total_stock, rating_avg, rating_count, popularity, created_at, "
         "attributes"
@@ -795,16 +801,7 @@ async def test_price_range_count_indexes(app: FastAPI, profile: str) -> None:
     on a price bound, not every entry of a wide one."""
     if profile != "production":
         pytest.skip("covering indexes are PostgreSQL's")
-    async with app.state.engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                text(
-                    "SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'product' "
-                    "AND indexname LIKE 'ix_product_live_price_%'"
-                )
-            )
-        ).all()
-    definitions: dict[str, str] = {str(row[0]): str(row[1]) for row in rows}
+    definitions = await _product_indexes(app, "ix_product_live_price_%")
     included = "brand_id, category_id, total_stock, rating_avg"
     live = "WHERE (((status)::text = 'active'::text) AND (deleted_at IS NULL))"
     assert definitions["ix_product_live_price_min"].endswith(

@@ -75,9 +75,14 @@ class FuzzWorld:
 
 @pytest.fixture(scope="module")
 async def fuzz_world(backend: Backend) -> AsyncIterator[FuzzWorld]:
+    """The objects the calls reach, made by an app whose lifespan has ended before the tests
+    run. The tests are synchronous: they block this event loop, and a background task of a
+    running app (its import worker, its event recorder) paused there inside a transaction
+    would hold the SQLite database's write lock against the app under test, whose shutdown
+    then waits on it for good."""
     setup_app = create_app(backend.settings)
-    async with setup_app.router.lifespan_context(setup_app):
-        try:
+    try:
+        async with setup_app.router.lifespan_context(setup_app):
             accounts = {
                 "admin": await make_account(setup_app, Role.admin),
                 "seller": await make_account(setup_app, Role.seller),
@@ -92,10 +97,11 @@ async def fuzz_world(backend: Backend) -> AsyncIterator[FuzzWorld]:
                 make_client(setup_app, accounts["buyer"].headers) as buyer,
             ):
                 await _populate(world, admin, seller, other, buyer)
-            yield world
-        finally:
+        yield world
+    finally:
+        async with setup_app.router.lifespan_context(setup_app):
             await _truncate(setup_app.state.engine)
-            await _flush_redis(backend.settings)
+        await _flush_redis(backend.settings)
 
 
 async def _populate(
