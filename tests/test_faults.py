@@ -1,10 +1,12 @@
-"""Fault injection (production profile): a Redis server of the test's own is stopped and
-started again while the app serves, and PostgreSQL terminates the app's connections.
+"""Fault injection: a Redis server of the test's own is stopped and started again while the
+app serves, PostgreSQL terminates the app's connections (production profile), and the database
+cannot be reached or holds a row past the statement timeout.
 
 Reads keep working from the database while Redis is away (cache bypassed, a warning logged,
 readiness reporting Redis down, no stale answers), general rate limits fail open or closed as
 configured, and everything recovers by itself; terminated database connections are replaced
-without a restart and no request fails once they are.
+without a restart and no request fails once they are. A database that cannot be reached, or
+that makes a statement wait past its timeout, is a 503 with Retry-After, never a 500.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 import socket
+import sqlite3
 import subprocess
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -24,12 +28,14 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from structlog.testing import capture_logs
 
 from catalog.app import create_app
 from catalog.config import Settings
 from catalog.db import create_engine
+from catalog.errors import database_unavailable
 from catalog.kit.cache import RedisCache
 from catalog.models import Role
 from tests.conftest import PG_HOST, PG_PORT, PG_USER, Backend, make_account, make_client
@@ -331,3 +337,130 @@ async def test_the_most_recently_returned_connection_is_handed_out_first(
         assert await _backend_pid(engine) == pids[1]
     finally:
         await engine.dispose()
+
+
+class _DriverError(Exception):
+    """A driver error carrying a SQLSTATE, as asyncpg's (and SQLAlchemy's adapter of it) do."""
+
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(f"error {sqlstate}")
+        self.sqlstate = sqlstate
+
+
+def _wrapped(orig: BaseException) -> OperationalError:
+    return OperationalError("UPDATE product SET name = ?", {}, orig)
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (_wrapped(sqlite3.OperationalError("database is locked")), "being changed"),
+        (_wrapped(sqlite3.OperationalError("unable to open database file")), "unavailable"),
+        (_wrapped(_DriverError("57014")), "in time"),  # statement timeout
+        (_wrapped(_DriverError("55P03")), "being changed"),  # lock timeout
+        (_wrapped(_DriverError("40P01")), "being changed"),  # deadlock
+        (_wrapped(_DriverError("53300")), "unavailable"),  # too many connections
+        (_wrapped(_DriverError("57P01")), "unavailable"),  # the server is shutting down
+        (_wrapped(_DriverError("08006")), "unavailable"),  # connection failure
+        (PoolTimeoutError("QueuePool limit reached"), "in use"),
+        (ConnectionRefusedError(111, "Connect call failed"), "cannot be reached"),
+        (_wrapped(sqlite3.OperationalError("no such table: product")), None),
+        (_wrapped(_DriverError("42P01")), None),  # undefined table: a bug, not an outage
+        (ValueError("bad"), None),
+    ],
+)
+def test_which_failures_are_the_database_being_unavailable(
+    failure: BaseException, expected: str | None
+) -> None:
+    """Passing states of the database (down, starting, stopping, full, locked, slow) are a
+    503 the caller may retry; anything else stays an unexpected error (500)."""
+    found = database_unavailable(failure)
+    if expected is None:
+        assert found is None
+    else:
+        assert found is not None
+        assert expected in found[0]
+        assert found[1] > 0
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+    return port  # nothing listens there once the socket is closed
+
+
+def _assert_unavailable(r: httpx.Response) -> None:
+    assert r.status_code == 503, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    assert int(r.headers["retry-after"]) > 0
+    body = r.json()
+    assert body["status"] == 503
+    assert body["detail"].endswith("retry shortly"), body
+
+
+async def test_an_unreachable_database_answers_503(
+    backend: Backend, admin: Any, tmp_path: Any
+) -> None:
+    """Reads, searches, sign-ins and writes answer 503 with Retry-After while the database
+    cannot be reached (nothing listening on PostgreSQL's port; a SQLite file that cannot be
+    opened), never a 500, and readiness says so."""
+    if backend.profile == "production":
+        url = f"postgresql+asyncpg://{PG_USER}@{PG_HOST}:{_closed_port()}/catalog"
+    else:
+        unopenable = tmp_path / "catalog.db"
+        unopenable.mkdir()  # a directory: SQLite cannot open it as a database
+        url = f"sqlite+aiosqlite:///{unopenable}"
+    settings = backend.settings.model_copy(update={"database_url": url})
+    async with (
+        running(settings) as served,
+        make_client(served) as anon,
+        make_client(served, admin.headers) as signed_in,
+    ):
+        some_id = "0190a0b0-0000-7000-8000-000000000000"
+        for r in [
+            await anon.get(f"{API}/search", params={"q": "lamp", "facet": "color"}),
+            await anon.get(f"{API}/search", params={"sort": "newest"}),
+            await anon.get(f"{API}/search/suggest", params={"q": "la"}),
+            await anon.get(f"{API}/products"),
+            await anon.get(f"{API}/products/{some_id}"),
+            await anon.get(f"{API}/categories"),
+            await anon.get(f"{API}/brands"),
+            await anon.post(
+                f"{API}/auth/token", data={"username": "a@example.com", "password": "x" * 12}
+            ),
+            await signed_in.post(f"{API}/brands", json={"name": "Unwritten"}),
+        ]:
+            _assert_unavailable(r)
+        ready = await anon.get("/health/ready")
+        assert ready.status_code == 503
+        assert ready.json()["checks"]["database"]["status"] == "down"
+
+
+async def test_a_statement_past_its_timeout_answers_503(
+    backend: Backend, app: FastAPI, client: httpx.AsyncClient
+) -> None:
+    """A write that waits on a row another transaction holds longer than the statement timeout
+    is ended by PostgreSQL and answered 503 with Retry-After; once the row is free it works."""
+    if backend.profile != "production":
+        pytest.skip("statement timeouts are PostgreSQL's")
+    product = await create_product(client, name="Held")
+    settings = backend.settings.model_copy(update={"db_statement_timeout_ms": 300})
+    database = make_url(backend.settings.database_url).database
+    holder = await asyncpg.connect(host=PG_HOST, port=PG_PORT, user=PG_USER, database=database)
+    try:
+        async with running(settings) as served:
+            admin = await make_account(served, Role.admin)
+            async with make_client(served, admin.headers) as c:
+                path = f"{API}/products/{product['id']}"
+                async with holder.transaction():
+                    await holder.execute(
+                        "SELECT 1 FROM product WHERE id = $1 FOR UPDATE", uuid.UUID(product["id"])
+                    )
+                    r = await c.patch(path, json={"description": "waited"})
+                    _assert_unavailable(r)
+                    assert "in time" in r.json()["detail"]
+                r = await c.patch(path, json={"description": "free again"})
+                assert r.status_code == 200, r.text
+    finally:
+        await holder.close()

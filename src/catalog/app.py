@@ -179,8 +179,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     api = APIRouter(
         prefix=API_PREFIX,
         dependencies=[Depends(rate_limit)],
-        # 401: credentials that are sent are checked on every route, public ones included.
-        responses=responses(401, 413, 429),
+        # 401: credentials that are sent are checked on every route, public ones included;
+        # 503: the database is down or busy (catalog.errors.database_unavailable).
+        responses=responses(401, 413, 429, 503),
     )
     # A request is routed by trying the routes in this order: the most requested first.
     api.include_router(search_router)

@@ -7,16 +7,20 @@ into ``application/problem+json``. Routes declare the errors they can return wit
 from __future__ import annotations
 
 import re
+import socket
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
+import asyncpg
 import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.orm.exc import StaleDataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -171,6 +175,80 @@ def unique_violation_field(exc: IntegrityError) -> str | None:
     return None
 
 
+_UNAVAILABLE = ("The database is unavailable; retry shortly", 5)
+_LOCKED = ("The data is being changed by another request; retry shortly", 1)
+_SLOW = ("The database did not answer in time; retry shortly", 5)
+_BUSY = ("Every database connection is in use; retry shortly", 1)
+_NETWORK = ("A service this request needs cannot be reached; retry shortly", 5)
+# SQLite's words for a database another connection holds, or that cannot be opened.
+_SQLITE_UNAVAILABLE = ("database is locked", "database table is locked", "unable to open")
+
+
+def database_unavailable(exc: BaseException) -> tuple[str, int] | None:
+    """Why a failure is the database's passing state rather than a bug: the detail of the 503
+    it becomes and its Retry-After seconds, or None. Looks through the exception's causes (a
+    driver error is wrapped by SQLAlchemy's, sometimes twice)."""
+    current: BaseException | None = exc
+    for _ in range(6):
+        if current is None:
+            return None
+        if isinstance(current, PoolTimeoutError):
+            return _BUSY
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return _UNAVAILABLE
+        code = getattr(current, "sqlstate", None)
+        if isinstance(code, str):
+            if code == "57014":  # query_canceled: the statement timeout
+                return _SLOW
+            if code in ("55P03", "40001", "40P01"):  # lock timeout, serialization, deadlock
+                return _LOCKED
+            if code.startswith(("08", "53", "57P")):  # connection, resources, server stopping
+                return _UNAVAILABLE
+        if isinstance(current, sqlite3.OperationalError):
+            message = str(current)
+            if any(words in message for words in _SQLITE_UNAVAILABLE):
+                return _LOCKED if "locked" in message else _UNAVAILABLE
+        if isinstance(
+            current,
+            ConnectionError | TimeoutError | socket.gaierror | asyncpg.InterfaceError,
+        ):
+            return _NETWORK
+        current = (
+            current.orig
+            if isinstance(current, DBAPIError) and current.orig is not None
+            else current.__cause__ or current.__context__
+        )
+    return None
+
+
+def unavailable_response(exc: BaseException, request_id: str | None) -> Response | None:
+    """The 503 answering a failure `database_unavailable` recognises, or None."""
+    unavailable = database_unavailable(exc)
+    if unavailable is None:
+        return None
+    detail, retry_after = unavailable
+    log.warning(
+        "database_unavailable",
+        error=f"{type(exc).__name__}: {str(exc)[:300]}",
+        request_id=request_id,
+    )
+    headers = {"Retry-After": str(retry_after)}
+    if request_id:
+        headers["X-Request-ID"] = request_id
+    return problem_response(503, detail=detail, headers=headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    # Runs outside the request-context middleware: carry the request id over explicitly.
+    request_id = request.scope.get("state", {}).get("request_id")
+    response = unavailable_response(exc, request_id)
+    if response is not None:
+        return response
+    log.error("unhandled_error", exc_info=exc, request_id=request_id)
+    headers = {"X-Request-ID": request_id} if request_id else None
+    return problem_response(500, detail="An unexpected error occurred", headers=headers)
+
+
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     out = []
     for err in exc.errors():
@@ -238,10 +316,12 @@ def install_error_handlers(app: FastAPI) -> None:
         log.warning("integrity_error", error=str(exc.orig))
         return problem_response(409, detail="The request conflicts with the current state")
 
+    # The failures a database outage, overload or lock raises: a 503 with Retry-After when
+    # `database_unavailable` recognises them, handled here so the server does not log them as
+    # crashes; anything else among them is a 500 like every unexpected error.
+    for failure in (DBAPIError, PoolTimeoutError, OSError, asyncpg.PostgresError):
+        app.add_exception_handler(failure, _server_error)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
-        # Runs outside the request-context middleware: carry the request id over explicitly.
-        request_id = request.scope.get("state", {}).get("request_id")
-        log.error("unhandled_error", exc_info=exc, request_id=request_id)
-        headers = {"X-Request-ID": request_id} if request_id else None
-        return problem_response(500, detail="An unexpected error occurred", headers=headers)
+        return await _server_error(request, exc)

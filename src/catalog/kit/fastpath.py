@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from catalog.analytics.views import viewed_early
 from catalog.auth.principal import ANONYMOUS
-from catalog.errors import CatalogError, problem_response
+from catalog.errors import CatalogError, problem_response, unavailable_response
 from catalog.kit.cache import Cached, ReadCache
 from catalog.kit.clientip import client_ip
 from catalog.kit.http import PRIVATE_CACHE, PUBLIC_CACHE, etag_for, fingerprint
@@ -152,6 +152,15 @@ class FastReadMiddleware:
                 headers=exc.headers,
             )
             await response(scope, receive, send)
+            return
+        except Exception as exc:
+            answer.close()
+            # Out here no exception handler answers for the app: a database that is down or
+            # busy is a 503 as on every other route.
+            unavailable = unavailable_response(exc, scope.get("state", {}).get("request_id"))
+            if unavailable is None:
+                raise
+            await unavailable(scope, receive, send)
             return
         viewed_early(state, scope, match)  # analytics: an in-memory append
         etag = next((v for k, v in headers if k == b"etag"), None)

@@ -673,7 +673,10 @@ class PostgresProductReads:
                         raise
             except _CONNECTION_ERRORS as exc:
                 if attempt == 2:
-                    raise ServiceUnavailable("The database is unavailable; retry shortly") from exc
+                    raise ServiceUnavailable(
+                        "The database is unavailable; retry shortly",
+                        headers={"Retry-After": "5"},
+                    ) from exc
                 # The server restarted or ended the sessions: the pool's other idle
                 # connections are most likely dead too, so the retry opens a fresh one.
                 await self._pool.expire_connections()
