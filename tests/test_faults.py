@@ -432,6 +432,7 @@ async def test_an_unreachable_database_answers_503(
             await signed_in.post(f"{API}/brands", json={"name": "Unwritten"}),
         ]:
             _assert_unavailable(r)
+            assert r.json()["detail"] == "The database is unavailable; retry shortly"
         ready = await anon.get("/health/ready")
         assert ready.status_code == 503
         assert ready.json()["checks"]["database"]["status"] == "down"

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import socket
 import sqlite3
+import traceback
 from http import HTTPStatus
 from typing import Any
 
@@ -212,13 +213,25 @@ def database_unavailable(exc: BaseException) -> tuple[str, int] | None:
             current,
             ConnectionError | TimeoutError | socket.gaierror | asyncpg.InterfaceError,
         ):
-            return _NETWORK
+            return _UNAVAILABLE if _raised_by_database_driver(current) else _NETWORK
         current = (
             current.orig
             if isinstance(current, DBAPIError) and current.orig is not None
             else current.__cause__ or current.__context__
         )
     return None
+
+
+_DRIVERS = ("asyncpg.", "aiosqlite.", "sqlalchemy.")
+
+
+def _raised_by_database_driver(exc: BaseException) -> bool:
+    """A connection failure the database driver let through unwrapped (connecting is not
+    wrapped by SQLAlchemy): its traceback passes through the driver's modules."""
+    return any(
+        str(frame.f_globals.get("__name__", "")).startswith(_DRIVERS)
+        for frame, _ in traceback.walk_tb(exc.__traceback__)
+    )
 
 
 def unavailable_response(exc: BaseException, request_id: str | None) -> Response | None:
