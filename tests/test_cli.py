@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from pathlib import Path
@@ -128,13 +129,14 @@ def test_create_user_refuses_weak_passwords_and_duplicates(database: Path) -> No
 
 @pytest.mark.parametrize("server", ["granian", "uvicorn"])
 def test_serve_answers_and_stops_cleanly(database: Path, server: str) -> None:
-    """`catalog serve` with either server: the app starts (lifespan), answers, writes JSON log
-    lines, and a SIGTERM stops it with the lifespan's shutdown."""
+    """`catalog serve` with either server: both workers start (lifespan), answer, write JSON
+    log lines, and a SIGTERM stops them with the lifespan's shutdown."""
     import json
     import signal
     import socket
     import subprocess
     import sys
+    import threading
     import time
     import urllib.request
 
@@ -144,30 +146,45 @@ def test_serve_answers_and_stops_cleanly(database: Path, server: str) -> None:
         port = s.getsockname()[1]
     argv = [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port), "--workers", "2"]
     proc = subprocess.Popen(  # noqa: S603 - our own command
-        [*argv, "--server", server], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [*argv, "--server", server],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # a process group of its own: nothing of it outlives the test
     )
+    lines: list[str] = []
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line)
+
+    def events() -> list[str]:
+        return [str(json.loads(line)["event"]) for line in list(lines) if line.startswith("{")]
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
     try:
+        # Both workers have run their lifespan's startup before the SIGTERM: a signal that
+        # arrives while a worker is still starting can be lost by the server's worker process.
         deadline = time.monotonic() + 180  # a loaded machine starts workers slowly
-        while True:
-            try:
-                url = f"http://127.0.0.1:{port}/health/live"
-                with urllib.request.urlopen(url, timeout=10) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.2)
+        while events().count("startup") < 2:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                pytest.fail(f"the workers did not start: {''.join(lines)[-2000:]}")
+            time.sleep(0.2)
+        url = f"http://127.0.0.1:{port}/health/live"
+        with urllib.request.urlopen(url, timeout=30) as r:
+            assert r.status == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            output, _ = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise
-    assert proc.returncode == 0, output
-    events = [json.loads(line)["event"] for line in output.splitlines() if line.startswith("{")]
-    # Each worker that had started (the second one may still be starting) shut down.
-    assert events.count("startup") >= 1
-    assert events.count("shutdown") == events.count("startup")
+            proc.wait(timeout=120)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
+            reader.join(timeout=30)
+    output = "".join(lines)
+    assert proc.returncode == 0, output[-2000:]
+    assert events().count("startup") == 2, output[-2000:]
+    assert events().count("shutdown") == 2, output[-2000:]

@@ -52,7 +52,11 @@ async def server(backend: Backend, app: FastAPI) -> AsyncIterator[str]:
     )
     argv = [sys.executable, "-m", "catalog.cli", "serve", "--port", str(port), "--workers", "2"]
     proc = await asyncio.create_subprocess_exec(
-        *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+        *argv,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # a process group of its own: nothing of it outlives the test
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -73,8 +77,10 @@ async def server(backend: Backend, app: FastAPI) -> AsyncIterator[str]:
         try:
             await asyncio.wait_for(proc.communicate(), timeout=30)
         except TimeoutError:
-            proc.kill()
-            await proc.communicate()
+            # A worker still starting when the server was stopped can outlive it, holding the
+            # pipe open: the whole group goes.
+            os.killpg(proc.pid, signal.SIGKILL)
+            await asyncio.wait_for(proc.communicate(), timeout=30)
 
 
 async def _fresh_connections(base: str, path: str, n: int) -> list[dict[str, Any]]:

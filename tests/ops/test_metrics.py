@@ -4,6 +4,7 @@ limits, search, slow queries), and multi-process mode with several workers."""
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -318,6 +319,7 @@ class TestMultiProcess:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # a process group of its own: nothing of it outlives the test
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -343,8 +345,10 @@ class TestMultiProcess:
             try:
                 _, err = server.communicate(timeout=20)
             except subprocess.TimeoutExpired:
-                server.kill()
-                server.communicate()
+                # A worker still starting when the server was stopped can outlive it, holding
+                # the pipe open: the whole group goes.
+                os.killpg(server.pid, signal.SIGKILL)
+                server.communicate(timeout=30)
                 raise
         assert b"Traceback" not in err, err.decode()[-2000:]
 
