@@ -176,7 +176,8 @@ def unique_violation_field(exc: IntegrityError) -> str | None:
     return None
 
 
-_UNAVAILABLE = ("The database is unavailable; retry shortly", 5)
+DATABASE_UNAVAILABLE = "The database is unavailable; retry shortly"
+_UNAVAILABLE = (DATABASE_UNAVAILABLE, 5)
 _LOCKED = ("The data is being changed by another request; retry shortly", 1)
 _SLOW = ("The database did not answer in time; retry shortly", 5)
 _BUSY = ("Every database connection is in use; retry shortly", 1)
@@ -252,7 +253,7 @@ def unavailable_response(exc: BaseException, request_id: str | None) -> Response
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    # Runs outside the request-context middleware: carry the request id over explicitly.
+    # May run outside the request-context middleware: the request id is carried over explicitly.
     request_id = request.scope.get("state", {}).get("request_id")
     response = unavailable_response(exc, request_id)
     if response is not None:
@@ -332,9 +333,6 @@ def install_error_handlers(app: FastAPI) -> None:
     # The failures a database outage, overload or lock raises: a 503 with Retry-After when
     # `database_unavailable` recognises them, handled here so the server does not log them as
     # crashes; anything else among them is a 500 like every unexpected error.
-    for failure in (DBAPIError, PoolTimeoutError, OSError, asyncpg.PostgresError):
+    # (The `Exception` handler runs in the outermost middleware, for whatever escapes the rest.)
+    for failure in (DBAPIError, PoolTimeoutError, OSError, asyncpg.PostgresError, Exception):
         app.add_exception_handler(failure, _server_error)
-
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> Response:
-        return await _server_error(request, exc)

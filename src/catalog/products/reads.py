@@ -44,7 +44,7 @@ from catalog.auth import policy
 from catalog.auth.principal import Principal
 from catalog.config import Settings
 from catalog.db import read_retrying
-from catalog.errors import ServiceUnavailable, Unprocessable
+from catalog.errors import DATABASE_UNAVAILABLE, ServiceUnavailable, Unprocessable
 from catalog.kit import metrics
 from catalog.kit.http import dumps
 from catalog.kit.pagination import decode_cursor, encode_cursor
@@ -674,8 +674,7 @@ class PostgresProductReads:
             except _CONNECTION_ERRORS as exc:
                 if attempt == 2:
                     raise ServiceUnavailable(
-                        "The database is unavailable; retry shortly",
-                        headers={"Retry-After": "5"},
+                        DATABASE_UNAVAILABLE, headers={"Retry-After": "5"}
                     ) from exc
                 # The server restarted or ended the sessions: the pool's other idle
                 # connections are most likely dead too, so the retry opens a fresh one.
